@@ -96,7 +96,7 @@ TRAIN_ID_TO_ID = _lut(256, ((lb.train_id, lb.id) for lb in TRAIN_LABELS), 0)
 """(256,) uint8 lookup: train id -> label id (255 and unknown -> 0 'unlabeled')."""
 TRAIN_ID_COLORS = np.zeros((256, 3), np.uint8)
 """(256, 3) uint8 RGB colour per train id (255 -> black)."""
-TRAIN_ID_COLORS[: NUM_CLASSES] = [lb.color for lb in TRAIN_LABELS]
+TRAIN_ID_COLORS[:NUM_CLASSES] = [lb.color for lb in TRAIN_LABELS]
 ID_COLORS = np.zeros((256, 3), np.uint8)
 """(256, 3) uint8 RGB colour per label id."""
 ID_COLORS[[lb.id for lb in LABELS if lb.id >= 0]] = [lb.color for lb in LABELS if lb.id >= 0]

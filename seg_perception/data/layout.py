@@ -1,9 +1,9 @@
 """Cityscapes folder layout and file naming: the one place that knows where files live.
 
-    <root>/leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png
-    <root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_{labelIds,instanceIds,color}.png
-    <root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_polygons.json
-    <root>/camera/<split>/<city>/<city>_<seq>_<frame>_camera.json
+<root>/leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png
+<root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_{labelIds,instanceIds,color}.png
+<root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_polygons.json
+<root>/camera/<split>/<city>/<city>_<seq>_<frame>_camera.json
 """
 
 from __future__ import annotations

@@ -1,0 +1,34 @@
+"""ament_python package: builds with colcon (ROS 2) and with pip (``make setup``)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "seg_perception"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/models", glob("models/*.md")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="seg_perception developers",
+    maintainer_email="dev@seg-perception.invalid",
+    description="ROS 2 semantic and panoptic segmentation for driving cameras",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "seg-synth = seg_perception.tools.synth:main",
+            "seg-eval = seg_perception.tools.evaluate:main",
+            "seg-demo = seg_perception.tools.demo:main",
+        ],
+    },
+)
