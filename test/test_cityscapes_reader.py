@@ -166,3 +166,19 @@ def test_bad_split_city_or_root_are_clear_errors(root, tmp_path):
         cityscapes.CityscapesDataset(root, "val", cities=["paris"])
     with pytest.raises(FileNotFoundError, match="no such folder"):
         cityscapes.CityscapesDataset(tmp_path / "nowhere", "val")
+
+
+def test_torch_dataset_gives_detection_and_semantic_tensors(root):
+    import torch
+
+    from seg_perception.data.torch_dataset import CityscapesTorchDataset
+
+    dataset = CityscapesTorchDataset(root, "val", cities=["aachen"], with_instances=True)
+    sample = dataset[0]
+    assert len(dataset) == 2 and sample["stem"] == "aachen_000001_000019"
+    assert sample["image"].shape == (3, H, W) and sample["image"].dtype == torch.uint8
+    assert sample["semantic"].dtype == torch.int64 and int(sample["semantic"][0, 0]) == 10
+    instances = sample["instances"]
+    assert instances["labels"].tolist() == [11, 13, 13]
+    assert instances["boxes"].tolist()[1] == [2.0, 12.0, 10.0, 18.0]
+    assert instances["masks"].shape == (3, H, W) and int(instances["masks"][1].sum()) == 48
