@@ -15,6 +15,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         (f"share/{PACKAGE}/models", glob("models/*.md")),
     ],
     install_requires=["setuptools"],
@@ -29,6 +30,7 @@ setup(
             "seg-synth = seg_perception.tools.synth:main",
             "seg-eval = seg_perception.tools.evaluate:main",
             "seg-demo = seg_perception.tools.demo:main",
+            "seg-train = seg_perception.tools.train:main",
         ],
     },
 )
