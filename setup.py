@@ -31,6 +31,8 @@ setup(
             "seg-eval = seg_perception.tools.evaluate:main",
             "seg-demo = seg_perception.tools.demo:main",
             "seg-train = seg_perception.tools.train:main",
+            "seg-export = seg_perception.tools.export:main",
+            "seg-bench-models = seg_perception.tools.bench_models:main",
         ],
     },
 )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import NUM_CLASSES
 
 
@@ -63,8 +64,8 @@ class DataConfig:
     scale_range: tuple[float, float] = (0.5, 2.0)
     flip_prob: float = 0.5
     jitter: JitterConfig = field(default_factory=JitterConfig)
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     workers: int = 4
 
     def __post_init__(self):

@@ -19,10 +19,8 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import IGNORE_TRAIN_ID
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _geometric(sample: dict) -> tuple[torch.Tensor, torch.Tensor]:

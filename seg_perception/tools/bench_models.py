@@ -1,0 +1,184 @@
+"""``seg-bench-models``: size, compute and CPU latency of the model zoo, PyTorch eager vs ONNX Runtime.
+
+Per model, randomly initialised (weights do not change the timings), one (1, 3, H, W) float32 input:
+
+* ``params_m``: all parameters in millions (train-only auxiliary heads included); ``inference_params_m``: those
+  of the modules the eval-mode forward runs.
+* ``gflops``: 2 x multiply-accumulates / 1e9 of one forward at H x W, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products only: elementwise ops, pooling,
+  normalisation and resampling are not counted).
+* ``torch_ms`` / ``ort_ms``: {"median", "p90"} ms per frame of PyTorch eager (``torch.inference_mode``, fp32) and
+  ONNX Runtime CPUExecutionProvider (all graph optimisations, fixed-size export, no thread spin-waiting), both on
+  ``--threads`` intra-op threads. The two are measured interleaved, alternating which runs first, so that drift
+  (other work on the machine, clocks) affects both alike.
+* ``ort_speedup``: torch median / ORT median (> 1: ONNX Runtime is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from seg_perception.export import INPUT_NAME, OUTPUT_NAME, export_onnx
+from seg_perception.models import build_model, list_models
+
+NOTE = (
+    "random weights, batch 1, fp32, CPU; GFLOPs = 2 x multiply-accumulates of conv/matmul layers; "
+    "ms/frame median and p90, torch eager and ONNX Runtime measured interleaved"
+)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seg-bench-models", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated names (default: all)")
+    parser.add_argument("--height", type=_positive, default=512, help="input height (default 512)")
+    parser.add_argument("--width", type=_positive, default=1024, help="input width (default 1024)")
+    parser.add_argument("--iterations", type=_positive, default=20, help="timed runs per backend (default 20)")
+    parser.add_argument("--warmup", type=_non_negative, default=3, help="untimed runs per backend (default 3)")
+    parser.add_argument("--threads", type=_positive, default=2, help="intra-op threads of both backends (default 2)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return parser
+
+
+def count_compute(model: nn.Module, image: torch.Tensor) -> tuple[float, int]:
+    """(GFLOPs = 2 * MACs / 1e9, parameters of the modules that ran) of one eval forward of (1, 3, H, W) ``image``."""
+    ran: list[nn.Module] = []
+    hooks = [module.register_forward_hook(lambda module, _in, _out: ran.append(module)) for module in model.modules()]
+    try:
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            model(image)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    used = {id(p): p.numel() for module in ran for p in module.parameters(recurse=False)}
+    return counter.get_total_flops() / 1e9, sum(used.values())
+
+
+def time_interleaved(
+    runs: dict[str, Callable[[], object]], iterations: int, warmup: int
+) -> dict[str, dict[str, float]]:
+    """{name: {"median", "p90"}} ms per call of each zero-argument callable, calling them in turn every iteration
+    (the order reversed on odd iterations) after ``warmup`` untimed rounds."""
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for iteration in range(iterations):
+        order = list(runs.items())
+        for name, run in order if iteration % 2 == 0 else reversed(order):
+            start = time.perf_counter()
+            run()
+            times[name].append(1e3 * (time.perf_counter() - start))
+    return {
+        name: {"median": float(np.median(values)), "p90": float(np.percentile(values, 90))}
+        for name, values in times.items()
+    }
+
+
+def _ort_session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Spinning ORT workers would take CPU from the interleaved PyTorch runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def bench_model(name: str, height: int, width: int, iterations: int, warmup: int, threads: int) -> dict:
+    """The result entry of one model (see the module docstring)."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    image = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(1))
+    gflops, inference_params = count_compute(model, image)
+    with tempfile.TemporaryDirectory() as folder:
+        session = _ort_session(export_onnx(model, Path(folder) / f"{name}.onnx", height, width, dynamic=False), threads)
+    feed = {INPUT_NAME: image.numpy()}
+
+    def torch_run() -> None:
+        with torch.inference_mode():
+            model(image)
+
+    timings = time_interleaved(
+        {"torch": torch_run, "ort": lambda: session.run([OUTPUT_NAME], feed)}, iterations, warmup
+    )
+    return {
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "inference_params_m": inference_params / 1e6,
+        "gflops": gflops,
+        "torch_ms": timings["torch"],
+        "ort_ms": timings["ort"],
+        "ort_speedup": timings["torch"]["median"] / timings["ort"]["median"],
+    }
+
+
+def format_table(result: dict) -> str:
+    """The result object as an aligned text table with a header note."""
+    height, width = result["size"]
+    lines = [
+        f"{height}x{width}, {result['threads']} threads, {result['iterations']} iterations after "
+        f"{result['warmup']} warm-up; {NOTE}",
+        f"{'model':<14} {'params M':>8} {'infer M':>8} {'GFLOPs':>8} {'torch med':>10} {'torch p90':>10} "
+        f"{'ORT med':>10} {'ORT p90':>10} {'torch/ORT':>9}",
+    ]
+    for name, entry in result["models"].items():
+        lines.append(
+            f"{name:<14} {entry['params_m']:>8.2f} {entry['inference_params_m']:>8.2f} {entry['gflops']:>8.1f} "
+            f"{entry['torch_ms']['median']:>10.1f} {entry['torch_ms']['p90']:>10.1f} "
+            f"{entry['ort_ms']['median']:>10.1f} {entry['ort_ms']['p90']:>10.1f} {entry['ort_speedup']:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in list_models()]
+    if not names or unknown:
+        problem = f"unknown models {', '.join(unknown)}" if unknown else "--models names no model"
+        parser.exit(2, f"seg-bench-models: error: {problem}; known models: {', '.join(list_models())}\n")
+
+    torch.set_num_threads(args.threads)
+    result = {
+        "size": [args.height, args.width],
+        "threads": args.threads,
+        "iterations": args.iterations,
+        "warmup": args.warmup,
+        "note": NOTE,
+        "models": {},
+    }
+    for name in names:
+        print(f"seg-bench-models: {name} at {args.height}x{args.width} ...", file=sys.stderr, flush=True)
+        result["models"][name] = bench_model(name, args.height, args.width, args.iterations, args.warmup, args.threads)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""``seg-export``: export a model-zoo checkpoint to ONNX, check it against PyTorch, write a JSON sidecar.
+
+The graph takes "image" (N, 3, H, W) float32, RGB normalised as ``(pixel / 255 - mean) / std``, and returns
+"logits" (N, C, H, W). The checkpoint is a raw state_dict or ``{"model": state_dict, "config": {...}, ...}``
+(``seg-train`` output): ``config["model"]`` = {"name", "options"} gives the model (``--option`` overrides options,
+``--option num_classes=N`` the class count), ``config["loss"]["type"] == "bce_dice"`` means one binary output
+channel. Normalisation: the checkpoint's ``"normalization"`` {"mean", "std"} if present, else
+``config["data"]["mean"/"std"]``, else ImageNet's.
+
+Sidecar ``FILE.onnx.json`` (for the node): model, options, num_classes, class_names (index = output channel),
+input_name, output_name, input_size [H, W] (traced size; the only size unless dynamic), dynamic, opset, mean, std
+(0..1 RGB units), checkpoint, parity {source, sizes, num_inputs, max_abs_diff, mean_abs_diff, argmax_agreement,
+max_abs_logit}.
+
+Exit status 2 with a message naming the problem for a missing or unreadable checkpoint, an unknown model or
+option, weights that do not fit the model or a bad ``--parity-images`` value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+
+from seg_perception.data.cityscapes import CityscapesDataset, read_image
+from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from seg_perception.export import INPUT_NAME, OUTPUT_NAME, check_parity, export_onnx
+from seg_perception.labels import CLASS_NAMES, NUM_CLASSES
+from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint
+
+PARITY_FRAMES = 3
+"""Frames taken (sorted by name) from a Cityscapes-layout root for the parity check."""
+PARITY_SPLITS = ("val", "train", "test")
+"""Splits searched in this order for parity frames; the first with a leftImg8bit folder is used."""
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``key=value`` -> (key, value parsed as YAML: ``aux=false``, ``atrous_rates=[6,12,18]``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not of the form key=value")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: value is not valid YAML ({error})") from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seg-export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help=f"model name ({', '.join(list_models())}); default: the checkpoint's")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="state_dict or {'model': ...} .pt file")
+    parser.add_argument("--out", required=True, type=Path, help="output FILE.onnx (sidecar: FILE.onnx.json)")
+    parser.add_argument("--height", type=_positive, default=512, help="traced input height (default 512)")
+    parser.add_argument("--width", type=_positive, default=1024, help="traced input width (default 1024)")
+    parser.add_argument("--dynamic", action="store_true", help="free batch, height and width axes")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)"
+    )
+    parser.add_argument(
+        "--parity-images",
+        default="3",
+        metavar="DIR_OR_N",
+        help=f"N random images (default 3) or a Cityscapes-layout root (its first {PARITY_FRAMES} frames); with "
+        "--dynamic every second input is at another, odd size",
+    )
+    return parser
+
+
+def _section(mapping: Mapping, key: str, path: Path) -> Mapping:
+    """``mapping[key]`` as a mapping ({} when absent); CheckpointError when it is something else."""
+    value = mapping.get(key, {})
+    if not isinstance(value, Mapping):
+        raise CheckpointError(f"checkpoint {path}: {key!r} is a {type(value).__name__}, expected a mapping")
+    return value
+
+
+def _read_metadata(path: Path) -> Mapping:
+    """The entries of a ``{"model": state_dict, ...}`` checkpoint ({} for a raw state_dict)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many types for corrupt or non-weights-only files
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+    return checkpoint if isinstance(checkpoint, Mapping) and "model" in checkpoint else {}
+
+
+def _normalization(metadata: Mapping, path: Path) -> tuple[list[float], list[float]]:
+    """(mean, std) in 0..1 RGB units: checkpoint "normalization", else config data, else ImageNet."""
+    source = metadata.get("normalization") or _section(_section(metadata, "config", path), "data", path)
+    if not isinstance(source, Mapping):
+        raise CheckpointError(f"checkpoint {path}: 'normalization' must be {{'mean': [...], 'std': [...]}}")
+    mean, std = source.get("mean", IMAGENET_MEAN), source.get("std", IMAGENET_STD)
+    for key, values in (("mean", mean), ("std", std)):
+        if not (
+            isinstance(values, (list, tuple))
+            and len(values) == 3
+            and all(isinstance(v, (int, float)) for v in values)
+            and (key == "mean" or min(values) > 0)
+        ):
+            raise CheckpointError(f"checkpoint {path}: normalization {key} must be 3 numbers (std > 0), got {values}")
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def _model_spec(args: argparse.Namespace, metadata: Mapping) -> tuple[str, dict, int]:
+    """(name, options, num_classes) from the checkpoint config and the command line."""
+    config = _section(metadata, "config", args.checkpoint)
+    model_config = _section(config, "model", args.checkpoint)
+    trained_name = model_config.get("name")
+    name = args.model or trained_name
+    if name is None:
+        raise ValueError(f"checkpoint {args.checkpoint} names no model: give --model")
+    if trained_name is not None and name != trained_name:
+        raise ValueError(f"--model {name} but checkpoint {args.checkpoint} holds a {trained_name} model")
+    options = {**_section(model_config, "options", args.checkpoint), **dict(args.option)}
+    loss_type = _section(config, "loss", args.checkpoint).get("type")
+    num_classes = options.pop("num_classes", 1 if loss_type == "bce_dice" else NUM_CLASSES)
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    return name, options, num_classes
+
+
+def _class_names(num_classes: int, metadata: Mapping, path: Path) -> list[str]:
+    """One name per output channel: the Cityscapes train classes, the positives of a binary model, or class_<i>."""
+    if num_classes == NUM_CLASSES:
+        return list(CLASS_NAMES)
+    positives = _section(_section(metadata, "config", path), "loss", path).get("positive_train_ids")
+    if num_classes == 1 and positives:
+        return ["+".join(CLASS_NAMES[i] for i in positives)]
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def _parity_sizes(height: int, width: int, dynamic: bool) -> list[tuple[int, int]]:
+    """The traced size, plus an odd size about 3/4 of it for a dynamic export (no trace-time sizes left)."""
+    return [(height, width), (height * 3 // 4 + 1, width * 3 // 4 + 1)] if dynamic else [(height, width)]
+
+
+def _parity_frames(spec: str, height: int, width: int) -> tuple[str, list[np.ndarray]]:
+    """(description, (h, w, 3) uint8 RGB images) for ``--parity-images``: N random (height, width) images or the
+    frames of a Cityscapes-layout root."""
+    if spec.isdigit():
+        count = int(spec)
+        if count < 1:
+            raise ValueError("--parity-images must be a count >= 1 or a Cityscapes-layout root")
+        rng = np.random.default_rng(0)
+        images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+        return f"{count} random images", images
+    root = Path(spec)
+    for split in PARITY_SPLITS:
+        if (root / "leftImg8bit" / split).is_dir():
+            samples = CityscapesDataset(root, split, require_gt=False).samples[:PARITY_FRAMES]
+            return f"{len(samples)} frames of {root} ({split})", [read_image(sample.image) for sample in samples]
+    raise FileNotFoundError(
+        f"--parity-images {spec!r} is neither a count nor a Cityscapes-layout root (no leftImg8bit/{{val,train,test}})"
+    )
+
+
+def _normalise(image: np.ndarray, size: tuple[int, int], mean: list[float], std: list[float]) -> np.ndarray:
+    """(h, w, 3) uint8 RGB -> (1, 3, H, W) float32 ``(x / 255 - mean) / std``, resized bilinearly to ``size``."""
+    height, width = size
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    normalised = (resized - np.float32(mean)) / np.float32(std)
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        metadata = _read_metadata(args.checkpoint)
+        mean, std = _normalization(metadata, args.checkpoint)
+        name, options, num_classes = _model_spec(args, metadata)
+        class_names = _class_names(num_classes, metadata, args.checkpoint)
+        model = load_checkpoint(build_model(name, num_classes, **options), args.checkpoint).eval()
+        source, frames = _parity_frames(args.parity_images, args.height, args.width)
+    except (OSError, ValueError, TypeError, CheckpointError) as error:
+        parser.exit(2, f"seg-export: error: {error}\n")
+
+    export_onnx(model, args.out, args.height, args.width, dynamic=args.dynamic, opset=args.opset)
+    shape = "dynamic N/H/W" if args.dynamic else "fixed size"
+    print(
+        f"exported {name} (options {options}, {num_classes} classes) from {args.checkpoint} -> {args.out} "
+        f"(traced at {args.height}x{args.width}, {shape}, opset {args.opset})"
+    )
+
+    sizes = _parity_sizes(args.height, args.width, args.dynamic)
+    inputs = [_normalise(frame, sizes[i % len(sizes)], mean, std) for i, frame in enumerate(frames)]
+    report = check_parity(model, args.out, inputs)
+    used_sizes = sorted({tuple(array.shape[2:]) for array in inputs})
+    print(
+        f"parity on {source} at {', '.join(f'{h}x{w}' for h, w in used_sizes)}: "
+        f"max |ORT - torch| logit diff {report.max_abs_diff:.3g} (max |logit| {report.max_abs_logit:.3g}), "
+        f"mean {report.mean_abs_diff:.3g}, argmax agreement {100 * report.argmax_agreement:.4f}%"
+    )
+
+    sidecar = args.out.with_name(args.out.name + ".json")
+    info = {
+        "model": name,
+        "options": options,
+        "num_classes": num_classes,
+        "class_names": class_names,
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_size": [args.height, args.width],
+        "dynamic": args.dynamic,
+        "opset": args.opset,
+        "mean": mean,
+        "std": std,
+        "checkpoint": str(args.checkpoint.resolve()),
+        "parity": {"source": source, "sizes": [list(size) for size in used_sizes], **dataclasses.asdict(report)},
+    }
+    sidecar.write_text(json.dumps(info, indent=2) + "\n")
+    print(f"sidecar: {sidecar}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
