@@ -82,19 +82,28 @@ def build_model(name: str, num_classes: int = NUM_CLASSES, **options: object) ->
     return model_class(num_classes, **options)
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load weights from ``path`` (a raw state_dict or ``{"model": state_dict, ...}``) into ``model``, strictly.
+def read_checkpoint(path: str | Path):
+    """The object saved in ``path``, read with ``torch.load(..., map_location="cpu", weights_only=True)``.
 
-    Reads with ``torch.load(..., map_location="cpu", weights_only=True)``. Returns ``model``. Raises
-    FileNotFoundError for a missing file and CheckpointError for an unreadable, non-weights or mismatching one.
+    Raises FileNotFoundError for a missing file and CheckpointError for an unreadable or non-weights one.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types for corrupt or non-weights-only files
         raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load weights from ``path`` (a raw state_dict or ``{"model": state_dict, ...}``) into ``model``, strictly.
+
+    Returns ``model``. Raises FileNotFoundError for a missing file and CheckpointError for an unreadable,
+    non-weights or mismatching one.
+    """
+    path = Path(path)
+    checkpoint = read_checkpoint(path)
     if isinstance(checkpoint, Mapping) and "model" in checkpoint:
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, Mapping) or not all(isinstance(value, torch.Tensor) for value in checkpoint.values()):

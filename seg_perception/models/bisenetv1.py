@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import Conv2dNormActivation
 
 from seg_perception.labels import NUM_CLASSES
+from seg_perception.models.layers import SegmentationHead, upsample_to
 
 CONTEXT_CHANNELS = 128
 FUSION_CHANNELS = 256
-
-
-def _upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bilinear resize of x (N, C, h, w) to the spatial size of ``like`` (taken from the tensor, ONNX-dynamic)."""
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
-
-
-class SegmentationHead(nn.Sequential):
-    """3x3 conv-BN-ReLU, dropout, 1x1 classifier: (N, in_channels, h, w) -> (N, num_classes, h, w)."""
-
-    def __init__(self, in_channels: int, mid_channels: int, num_classes: int) -> None:
-        super().__init__(
-            Conv2dNormActivation(in_channels, mid_channels, kernel_size=3),
-            nn.Dropout(0.1),
-            nn.Conv2d(mid_channels, num_classes, kernel_size=1),
-        )
 
 
 class AttentionRefinement(nn.Module):
@@ -74,9 +58,9 @@ class ContextPath(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.backbone(images)
         stride32 = self.refine32(features["stride32"]) + self.global_context(features["stride32"])
-        context16 = self.smooth32(_upsample_to(stride32, features["stride16"]))
+        context16 = self.smooth32(upsample_to(stride32, features["stride16"]))
         stride16 = self.refine16(features["stride16"]) + context16
-        context8 = self.smooth16(_upsample_to(stride16, features["stride8"]))
+        context8 = self.smooth16(upsample_to(stride16, features["stride8"]))
         return context8, context16
 
 
@@ -132,12 +116,12 @@ class BiSeNetV1(nn.Module):
         spatial = self.spatial_path(images)
         context8, context16 = self.context_path(images)
         fused = self.fusion(spatial, context8)  # both 1/8: the two paths round odd sizes up alike
-        logits = _upsample_to(self.head(fused), images)
+        logits = upsample_to(self.head(fused), images)
         if not self.training:
             return logits
         aux_logits = []
         if self.aux_heads is not None:
             aux_logits = [
-                _upsample_to(head(x), images) for head, x in zip(self.aux_heads, (context8, context16), strict=True)
+                upsample_to(head(x), images) for head, x in zip(self.aux_heads, (context8, context16), strict=True)
             ]
         return {"out": logits, "aux": aux_logits}

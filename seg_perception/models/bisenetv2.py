@@ -8,21 +8,16 @@ sizes up in the same way, so the 1/8 and 1/32 features of the two branches alway
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import Conv2dNormActivation
 
 from seg_perception.labels import NUM_CLASSES
+from seg_perception.models.layers import SegmentationHead, upsample_to
 
 EXPANSION = 6
 """Gather-and-expand ratio e of the paper."""
 BOOSTER_CHANNELS = 128
 """Hidden width of the booster (auxiliary) heads, as in the authors' code."""
-
-
-def _upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bilinear resize of x (N, C, h, w) to the spatial size of ``like`` (taken from the tensor, ONNX-dynamic)."""
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def _conv_bn(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1) -> Conv2dNormActivation:
@@ -175,20 +170,9 @@ class BilateralGuidedAggregation(nn.Module):
         self.fuse = Conv2dNormActivation(channels, channels, kernel_size=3)
 
     def forward(self, detail: torch.Tensor, semantic: torch.Tensor) -> torch.Tensor:
-        detail_gated = self.detail_keep(detail) * torch.sigmoid(_upsample_to(self.semantic_up(semantic), detail))
+        detail_gated = self.detail_keep(detail) * torch.sigmoid(upsample_to(self.semantic_up(semantic), detail))
         semantic_gated = self.detail_down(detail) * torch.sigmoid(self.semantic_keep(semantic))
-        return self.fuse(detail_gated + _upsample_to(semantic_gated, detail))
-
-
-class SegmentationHead(nn.Sequential):
-    """3x3 conv-BN-ReLU, dropout, 1x1 classifier: (N, in_channels, h, w) -> (N, num_classes, h, w)."""
-
-    def __init__(self, in_channels: int, mid_channels: int, num_classes: int) -> None:
-        super().__init__(
-            Conv2dNormActivation(in_channels, mid_channels, kernel_size=3),
-            nn.Dropout(0.1),
-            nn.Conv2d(mid_channels, num_classes, kernel_size=1),
-        )
+        return self.fuse(detail_gated + upsample_to(semantic_gated, detail))
 
 
 class BiSeNetV2(nn.Module):
@@ -238,12 +222,12 @@ class BiSeNetV2(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor | list[torch.Tensor]]:
         detail = self.detail_branch(images)
         booster_inputs, semantic = self.semantic_branch(images)
-        logits = _upsample_to(self.head(self.aggregation(detail, semantic)), images)
+        logits = upsample_to(self.head(self.aggregation(detail, semantic)), images)
         if not self.training:
             return logits
         aux_logits = []
         if self.booster_heads is not None:
             aux_logits = [
-                _upsample_to(head(x), images) for head, x in zip(self.booster_heads, booster_inputs, strict=True)
+                upsample_to(head(x), images) for head, x in zip(self.booster_heads, booster_inputs, strict=True)
             ]
         return {"out": logits, "aux": aux_logits}

@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from seg_perception.models import build_model, list_models
+from seg_perception.tools.cli import non_negative_int, positive_int
 
 NOTE = (
     "random weights, batch 1, fp32, CPU; GFLOPs = 2 x multiply-accumulates of conv/matmul layers; "
@@ -39,28 +40,14 @@ NOTE = (
 )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-bench-models", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(list_models()), help="comma-separated names (default: all)")
-    parser.add_argument("--height", type=_positive, default=512, help="input height (default 512)")
-    parser.add_argument("--width", type=_positive, default=1024, help="input width (default 1024)")
-    parser.add_argument("--iterations", type=_positive, default=20, help="timed runs per backend (default 20)")
-    parser.add_argument("--warmup", type=_non_negative, default=3, help="untimed runs per backend (default 3)")
-    parser.add_argument("--threads", type=_positive, default=2, help="intra-op threads of both backends (default 2)")
+    parser.add_argument("--height", type=positive_int, default=512, help="input height (default 512)")
+    parser.add_argument("--width", type=positive_int, default=1024, help="input width (default 1024)")
+    parser.add_argument("--iterations", type=positive_int, default=20, help="timed runs per backend (default 20)")
+    parser.add_argument("--warmup", type=non_negative_int, default=3, help="untimed runs per backend (default 3)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="intra-op threads of both backends (default 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser
 

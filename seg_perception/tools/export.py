@@ -27,14 +27,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 import yaml
 
 from seg_perception.data.cityscapes import CityscapesDataset, read_image
 from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, check_parity, export_onnx
 from seg_perception.labels import CLASS_NAMES, NUM_CLASSES
-from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint
+from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, read_checkpoint
+from seg_perception.tools.cli import positive_int
 
 PARITY_FRAMES = 3
 """Frames taken (sorted by name) from a Cityscapes-layout root for the parity check."""
@@ -53,20 +53,13 @@ def _option(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{text!r}: value is not valid YAML ({error})") from None
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help=f"model name ({', '.join(list_models())}); default: the checkpoint's")
     parser.add_argument("--checkpoint", required=True, type=Path, help="state_dict or {'model': ...} .pt file")
     parser.add_argument("--out", required=True, type=Path, help="output FILE.onnx (sidecar: FILE.onnx.json)")
-    parser.add_argument("--height", type=_positive, default=512, help="traced input height (default 512)")
-    parser.add_argument("--width", type=_positive, default=1024, help="traced input width (default 1024)")
+    parser.add_argument("--height", type=positive_int, default=512, help="traced input height (default 512)")
+    parser.add_argument("--width", type=positive_int, default=1024, help="traced input width (default 1024)")
     parser.add_argument("--dynamic", action="store_true", help="free batch, height and width axes")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument(
@@ -92,12 +85,7 @@ def _section(mapping: Mapping, key: str, path: Path) -> Mapping:
 
 def _read_metadata(path: Path) -> Mapping:
     """The entries of a ``{"model": state_dict, ...}`` checkpoint ({} for a raw state_dict)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load raises many types for corrupt or non-weights-only files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+    checkpoint = read_checkpoint(path)
     return checkpoint if isinstance(checkpoint, Mapping) and "model" in checkpoint else {}
 
 

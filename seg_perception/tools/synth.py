@@ -14,6 +14,7 @@ from pathlib import Path
 
 from seg_perception.data.layout import SPLITS, STEM_RE
 from seg_perception.data.synthetic import DEFAULT_CITY, MAX_FRAMES_PER_SEQUENCE, generate_split, write_preview
+from seg_perception.tools.cli import non_negative_int, positive_int
 
 _SIZE_RE = re.compile(r"(\d+)x(\d+)")
 _MIN_SIZE = 16
@@ -28,26 +29,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if height < _MIN_SIZE or width < _MIN_SIZE:
         raise argparse.ArgumentTypeError(f"size must be at least {_MIN_SIZE}x{_MIN_SIZE} (got {text!r})")
     return height, width
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
 
 
 def _city(text: str) -> str:
@@ -65,20 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, required=True, help="dataset root to write into")
     parser.add_argument("--split", choices=SPLITS, default="val")
-    parser.add_argument("--sequences", type=_positive, default=2, help="number of sequences (default 2)")
+    parser.add_argument("--sequences", type=positive_int, default=2, help="number of sequences (default 2)")
     parser.add_argument(
         "--frames-per-sequence",
-        type=_positive,
+        type=positive_int,
         default=5,
         help=f"frames per sequence, at most {MAX_FRAMES_PER_SEQUENCE} (default 5)",
     )
     parser.add_argument("--size", type=parse_size, default=(512, 1024), help="HEIGHTxWIDTH (default 512x1024)")
-    parser.add_argument("--seed", type=_seed, default=0, help="base seed; the split is mixed in (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="base seed; the split is mixed in (default 0)")
     parser.add_argument(
         "--city", type=_city, default=DEFAULT_CITY, help=f"city name in file names (default {DEFAULT_CITY})"
     )
     parser.add_argument("--preview", action="store_true", help="also write <out>/preview_<split>.png")
-    parser.add_argument("--workers", type=_positive, default=1, help="processes, one sequence each (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes, one sequence each (default 1)")
     return parser
 
 

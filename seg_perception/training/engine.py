@@ -38,6 +38,7 @@ from tqdm import tqdm
 from seg_perception.data.torch_dataset import CityscapesTorchDataset
 from seg_perception.evaluation.semantic import SemanticEvaluator
 from seg_perception.labels import IGNORE_TRAIN_ID
+from seg_perception.models import build_model, read_checkpoint
 from seg_perception.training.config import ConfigError, TrainingConfig, config_from_dict
 from seg_perception.training.losses import build_loss
 from seg_perception.training.transforms import build_train_transforms, build_val_transforms
@@ -287,9 +288,7 @@ def evaluate(model: nn.Module, loader: DataLoader, cfg: TrainingConfig, device: 
 def load_training_checkpoint(path: Path | str) -> dict:
     """A checkpoint written by the trainer, read with ``weights_only=True`` on the CPU."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     missing = {"model", "optimizer", "scheduler", "iteration", "config", "rng"} - set(checkpoint)
     if missing:
         raise ValueError(f"{path}: not a training checkpoint (missing {sorted(missing)})")
@@ -354,8 +353,6 @@ class Trainer:
         )
 
         if model is None:
-            from seg_perception.models import build_model  # the zoo is only needed when no model is given
-
             model = build_model(cfg.model.name, num_classes=cfg.loss.num_classes, **cfg.model.options)
         model = model.to(self.device)
         if self.dist.distributed and self.device.type == "cuda" and cfg.train.sync_bn:
