@@ -33,6 +33,7 @@ setup(
             "seg-train = seg_perception.tools.train:main",
             "seg-export = seg_perception.tools.export:main",
             "seg-bench-models = seg_perception.tools.bench_models:main",
+            "seg-predict = seg_perception.tools.predict:main",
         ],
     },
 )

@@ -29,7 +29,7 @@ from seg_perception.evaluation.formats import (
 )
 from seg_perception.evaluation.instance import InstancePrediction
 from seg_perception.labels import label_ids_to_train_ids
-from seg_perception.tools.synth import parse_size
+from seg_perception.tools.cli import parse_size
 
 SPLIT = "val"
 

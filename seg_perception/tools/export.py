@@ -25,7 +25,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 
@@ -34,9 +33,9 @@ from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, check_parity, export_onnx
 from seg_perception.labels import CLASS_NAMES, NUM_CLASSES
 from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, read_checkpoint
+from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import positive_int
 
-PARITY_FRAMES = 3
 """Frames taken (sorted by name) from a Cityscapes-layout root for the parity check."""
 PARITY_SPLITS = ("val", "train", "test")
 """Splits searched in this order for parity frames; the first with a leftImg8bit folder is used."""
@@ -69,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--parity-images",
         default="3",
         metavar="DIR_OR_N",
-        help=f"N random images (default 3) or a Cityscapes-layout root (its first {PARITY_FRAMES} frames); with "
+        help="N random images (default 3) or a Cityscapes-layout root (its first --parity-frames frames); with "
         "--dynamic every second input is at another, odd size",
+    )
+    parser.add_argument(
+        "--parity-frames", type=positive_int, default=3, help="frames of a --parity-images root to check (default 3)"
     )
     return parser
 
@@ -139,7 +141,7 @@ def _parity_sizes(height: int, width: int, dynamic: bool) -> list[tuple[int, int
     return [(height, width), (height * 3 // 4 + 1, width * 3 // 4 + 1)] if dynamic else [(height, width)]
 
 
-def _parity_frames(spec: str, height: int, width: int) -> tuple[str, list[np.ndarray]]:
+def _parity_frames(spec: str, height: int, width: int, max_frames: int) -> tuple[str, list[np.ndarray]]:
     """(description, (h, w, 3) uint8 RGB images) for ``--parity-images``: N random (height, width) images or the
     frames of a Cityscapes-layout root."""
     if spec.isdigit():
@@ -152,19 +154,11 @@ def _parity_frames(spec: str, height: int, width: int) -> tuple[str, list[np.nda
     root = Path(spec)
     for split in PARITY_SPLITS:
         if (root / "leftImg8bit" / split).is_dir():
-            samples = CityscapesDataset(root, split, require_gt=False).samples[:PARITY_FRAMES]
+            samples = CityscapesDataset(root, split, require_gt=False).samples[:max_frames]
             return f"{len(samples)} frames of {root} ({split})", [read_image(sample.image) for sample in samples]
     raise FileNotFoundError(
         f"--parity-images {spec!r} is neither a count nor a Cityscapes-layout root (no leftImg8bit/{{val,train,test}})"
     )
-
-
-def _normalise(image: np.ndarray, size: tuple[int, int], mean: list[float], std: list[float]) -> np.ndarray:
-    """(h, w, 3) uint8 RGB -> (1, 3, H, W) float32 ``(x / 255 - mean) / std``, resized bilinearly to ``size``."""
-    height, width = size
-    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    normalised = (resized - np.float32(mean)) / np.float32(std)
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         name, options, num_classes = _model_spec(args, metadata)
         class_names = _class_names(num_classes, metadata, args.checkpoint)
         model = load_checkpoint(build_model(name, num_classes, **options), args.checkpoint).eval()
-        source, frames = _parity_frames(args.parity_images, args.height, args.width)
+        source, frames = _parity_frames(args.parity_images, args.height, args.width, args.parity_frames)
     except (OSError, ValueError, TypeError, CheckpointError) as error:
         parser.exit(2, f"seg-export: error: {error}\n")
 
@@ -188,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     sizes = _parity_sizes(args.height, args.width, args.dynamic)
-    inputs = [_normalise(frame, sizes[i % len(sizes)], mean, std) for i, frame in enumerate(frames)]
+    inputs = [normalize_image(frame, sizes[i % len(sizes)], mean, std) for i, frame in enumerate(frames)]
     report = check_parity(model, args.out, inputs)
     used_sizes = sorted({tuple(array.shape[2:]) for array in inputs})
     print(

@@ -8,27 +8,12 @@ Example::
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from seg_perception.data.layout import SPLITS, STEM_RE
 from seg_perception.data.synthetic import DEFAULT_CITY, MAX_FRAMES_PER_SEQUENCE, generate_split, write_preview
-from seg_perception.tools.cli import non_negative_int, positive_int
-
-_SIZE_RE = re.compile(r"(\d+)x(\d+)")
-_MIN_SIZE = 16
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"512x1024"`` -> ``(512, 1024)`` (height, width); an argparse type, raises ArgumentTypeError."""
-    match = _SIZE_RE.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH, e.g. 512x1024 (got {text!r})")
-    height, width = int(match.group(1)), int(match.group(2))
-    if height < _MIN_SIZE or width < _MIN_SIZE:
-        raise argparse.ArgumentTypeError(f"size must be at least {_MIN_SIZE}x{_MIN_SIZE} (got {text!r})")
-    return height, width
+from seg_perception.tools.cli import non_negative_int, parse_size, positive_int
 
 
 def _city(text: str) -> str:
