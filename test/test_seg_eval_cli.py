@@ -40,7 +40,8 @@ def test_ground_truth_as_prediction_scores_one_everywhere(synth):
         "--panoptic-json", pred / "panoptic.json", "--panoptic-dir", folders["panoptic"],
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
+    result = json.loads(run.stdout, parse_constant=pytest.fail)  # strict JSON: NaN/Infinity fail the test
+    assert result["per_class_ap"]["train"] == {"AP": None, "AP50": None}  # no train in the scenes
     for key in ("mIoU", "mDice", "pixel_accuracy", "fwIoU", "PQ", "SQ", "RQ", "PQ_th", "PQ_st", "AP", "AP50"):
         assert result[key] == pytest.approx(1.0, abs=1e-12), key
     assert result["images"] == 4

@@ -146,7 +146,7 @@ class InstanceEvaluator:
             "AP": _nanmean(class_ap),
             "AP50": _nanmean(class_ap50),
             "per_class": {
-                LABEL_BY_ID[lid].name: {"AP": float(class_ap[c]), "AP50": float(class_ap50[c])}
+                LABEL_BY_ID[lid].name: {"AP": _or_none(class_ap[c]), "AP50": _or_none(class_ap50[c])}
                 for c, lid in enumerate(THING_LABEL_IDS)
             },
         }
@@ -219,9 +219,15 @@ def _average_precision(scores: np.ndarray, is_true: np.ndarray, num_gt: int) -> 
     return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
 
 
-def _nanmean(values: np.ndarray) -> float:
+def _nanmean(values: np.ndarray) -> float | None:
+    """Mean of the non-NaN entries; None (JSON null) when there are none."""
     finite = values[~np.isnan(values)]
-    return float(finite.mean()) if finite.size else math.nan
+    return float(finite.mean()) if finite.size else None
+
+
+def _or_none(value: float) -> float | None:
+    """NaN (no counted gt) -> None, so results stay valid JSON like the other evaluators'."""
+    return None if np.isnan(value) else float(value)
 
 
 def find_prediction_file(pred_dir: str | os.PathLike, stem: str) -> Path:

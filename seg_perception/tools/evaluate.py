@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (OSError, ValueError) as exc:
         parser.exit(2, f"seg-eval: error: {exc}\n")
-    json.dump(result, sys.stdout, indent=2)
+    json.dump(result, sys.stdout, indent=2, allow_nan=False)  # strict JSON: no NaN in any metric
     sys.stdout.write("\n")
     return 0
 
