@@ -18,8 +18,10 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export PYTHONUNBUFFERED := 1
 
 DEMO_DIR ?= build/demo
+SYNTH_256 := build/data/synth256
+BISENET_RUN := build/runs/bisenetv2_synth
 
-.PHONY: setup test demo lint clean
+.PHONY: setup test demo lint clean bisenetv2-synth
 
 setup: $(VENV)/.package-installed
 
@@ -38,6 +40,18 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/seg-demo --out $(DEMO_DIR)
+
+# Reproduces the shipped models/bisenetv2_synth.* (about 75 min on 2 CPU cores; see its model card).
+bisenetv2-synth: setup
+	$(VENV)/bin/seg-synth --out $(SYNTH_256) --split train --sequences 80 --frames-per-sequence 10 --size 256x512 --seed 1 --workers 2
+	$(VENV)/bin/seg-synth --out $(SYNTH_256) --split val --sequences 10 --frames-per-sequence 5 --size 256x512 --seed 2
+	$(VENV)/bin/seg-train --config config/train/bisenetv2_synth.yaml
+	$(PY) -c "import torch; c = torch.load('$(BISENET_RUN)/best.pt', weights_only=True); \
+		torch.save({k: c[k] for k in ('model', 'config', 'iteration')}, 'models/bisenetv2_synth.pt')"
+	$(VENV)/bin/seg-export --checkpoint models/bisenetv2_synth.pt --out models/bisenetv2_synth.onnx --height 256 --width 512 \
+		--dynamic --parity-images $(SYNTH_256) --parity-frames 50
+	$(VENV)/bin/seg-predict --onnx models/bisenetv2_synth.onnx --gt $(SYNTH_256) --split val --out build/pred/bisenetv2_synth
+	$(VENV)/bin/seg-eval --gt $(SYNTH_256) --split val --semantic-dir build/pred/bisenetv2_synth
 
 lint: setup
 	$(VENV)/bin/ruff check .
