@@ -296,6 +296,17 @@ def test_training_lowers_the_loss_and_logs_lr(tiny_root, tmp_path):
     assert [p.name for p in sorted(tmp_path.glob("iter_*.pt"))] == ["iter_000030.pt"]
 
 
+def test_init_weights_start_training_from_a_checkpoint(tiny_root, tmp_path):
+    torch.manual_seed(1)
+    start = TinyNet()
+    torch.save({"model": start.state_dict()}, tmp_path / "start.pt")
+    cfg = tiny_config(tiny_root, tmp_path, f"model.init_weights={tmp_path / 'start.pt'}")
+    torch.manual_seed(2)
+    trainer = Trainer(cfg, model=TinyNet())
+    for name, value in start.state_dict().items():
+        assert torch.equal(trainer.model.state_dict()[name], value), name
+
+
 def test_validation_writes_miou_to_csv_and_best_checkpoint(tiny_root, tmp_path):
     cfg = tiny_config(
         tiny_root,

@@ -19,8 +19,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
+from seg_perception.pipeline.model_info import INPUT_NAME, OUTPUT_NAME
+
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 
 

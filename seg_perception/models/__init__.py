@@ -27,21 +27,33 @@ Models (options after ``num_classes`` are keyword-only; all weights are random, 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from pathlib import Path
 
-import torch
 from torch import nn
 
 from seg_perception.labels import NUM_CLASSES
 from seg_perception.models.bisenetv1 import BiSeNetV1
 from seg_perception.models.bisenetv2 import BiSeNetV2
+from seg_perception.models.checkpoint import (
+    CheckpointError,
+    ModelSpec,
+    load_checkpoint,
+    model_spec,
+    read_checkpoint,
+)
 from seg_perception.models.deeplab import DeepLabV3Plus
 from seg_perception.models.fcn import FCN
 from seg_perception.models.segnet import SegNet
 from seg_perception.models.unet import UNet
 
-__all__ = ["CheckpointError", "build_model", "list_models", "load_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "ModelSpec",
+    "build_model",
+    "list_models",
+    "load_checkpoint",
+    "model_spec",
+    "read_checkpoint",
+]
 
 _MODELS: dict[str, type[nn.Module]] = {
     "bisenetv1": BiSeNetV1,
@@ -51,10 +63,6 @@ _MODELS: dict[str, type[nn.Module]] = {
     "segnet": SegNet,
     "unet": UNet,
 }
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read or does not fit the model; the message names the file."""
 
 
 def list_models() -> list[str]:
@@ -80,39 +88,3 @@ def build_model(name: str, num_classes: int = NUM_CLASSES, **options: object) ->
             f"accepted options: {', '.join(accepted)}"
         )
     return model_class(num_classes, **options)
-
-
-def read_checkpoint(path: str | Path):
-    """The object saved in ``path``, read with ``torch.load(..., map_location="cpu", weights_only=True)``.
-
-    Raises FileNotFoundError for a missing file and CheckpointError for an unreadable or non-weights one.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load raises many types for corrupt or non-weights-only files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
-
-
-def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load weights from ``path`` (a raw state_dict or ``{"model": state_dict, ...}``) into ``model``, strictly.
-
-    Returns ``model``. Raises FileNotFoundError for a missing file and CheckpointError for an unreadable,
-    non-weights or mismatching one.
-    """
-    path = Path(path)
-    checkpoint = read_checkpoint(path)
-    if isinstance(checkpoint, Mapping) and "model" in checkpoint:
-        checkpoint = checkpoint["model"]
-    if not isinstance(checkpoint, Mapping) or not all(isinstance(value, torch.Tensor) for value in checkpoint.values()):
-        raise CheckpointError(
-            f"checkpoint {path} holds neither a state_dict nor {{'model': state_dict}} "
-            f"(got {type(checkpoint).__name__})"
-        )
-    try:
-        model.load_state_dict(checkpoint)
-    except RuntimeError as error:
-        raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: {error}") from error
-    return model

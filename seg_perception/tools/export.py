@@ -1,16 +1,10 @@
 """``seg-export``: export a model-zoo checkpoint to ONNX, check it against PyTorch, write a JSON sidecar.
 
 The graph takes "image" (N, 3, H, W) float32, RGB normalised as ``(pixel / 255 - mean) / std``, and returns
-"logits" (N, C, H, W). The checkpoint is a raw state_dict or ``{"model": state_dict, "config": {...}, ...}``
-(``seg-train`` output): ``config["model"]`` = {"name", "options"} gives the model (``--option`` overrides options,
-``--option num_classes=N`` the class count), ``config["loss"]["type"] == "bce_dice"`` means one binary output
-channel. Normalisation: the checkpoint's ``"normalization"`` {"mean", "std"} if present, else
-``config["data"]["mean"/"std"]``, else ImageNet's.
-
-Sidecar ``FILE.onnx.json`` (for the node): model, options, num_classes, class_names (index = output channel),
-input_name, output_name, input_size [H, W] (traced size; the only size unless dynamic), dynamic, opset, mean, std
-(0..1 RGB units), checkpoint, parity {source, sizes, num_inputs, max_abs_diff, mean_abs_diff, argmax_agreement,
-max_abs_logit}.
+"logits" (N, C, H, W). What the checkpoint holds (model, options, classes, mean/std) comes from
+``seg_perception.models.model_spec``; ``--model`` names the model of a raw state_dict and ``--option`` overrides
+options (``--option num_classes=N`` the class count). The sidecar ``FILE.onnx.json`` is a
+``seg_perception.pipeline.model_info.ModelInfo``, parity numbers included.
 
 Exit status 2 with a message naming the problem for a missing or unreadable checkpoint, an unknown model or
 option, weights that do not fit the model or a bad ``--parity-images`` value.
@@ -20,19 +14,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from seg_perception.data.cityscapes import CityscapesDataset, read_image
-from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, check_parity, export_onnx
-from seg_perception.labels import CLASS_NAMES, NUM_CLASSES
-from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, read_checkpoint
+from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, model_spec
+from seg_perception.pipeline.model_info import ModelInfo
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import positive_int
 
@@ -77,65 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _section(mapping: Mapping, key: str, path: Path) -> Mapping:
-    """``mapping[key]`` as a mapping ({} when absent); CheckpointError when it is something else."""
-    value = mapping.get(key, {})
-    if not isinstance(value, Mapping):
-        raise CheckpointError(f"checkpoint {path}: {key!r} is a {type(value).__name__}, expected a mapping")
-    return value
-
-
-def _read_metadata(path: Path) -> Mapping:
-    """The entries of a ``{"model": state_dict, ...}`` checkpoint ({} for a raw state_dict)."""
-    checkpoint = read_checkpoint(path)
-    return checkpoint if isinstance(checkpoint, Mapping) and "model" in checkpoint else {}
-
-
-def _normalization(metadata: Mapping, path: Path) -> tuple[list[float], list[float]]:
-    """(mean, std) in 0..1 RGB units: checkpoint "normalization", else config data, else ImageNet."""
-    source = metadata.get("normalization") or _section(_section(metadata, "config", path), "data", path)
-    if not isinstance(source, Mapping):
-        raise CheckpointError(f"checkpoint {path}: 'normalization' must be {{'mean': [...], 'std': [...]}}")
-    mean, std = source.get("mean", IMAGENET_MEAN), source.get("std", IMAGENET_STD)
-    for key, values in (("mean", mean), ("std", std)):
-        if not (
-            isinstance(values, (list, tuple))
-            and len(values) == 3
-            and all(isinstance(v, (int, float)) for v in values)
-            and (key == "mean" or min(values) > 0)
-        ):
-            raise CheckpointError(f"checkpoint {path}: normalization {key} must be 3 numbers (std > 0), got {values}")
-    return [float(v) for v in mean], [float(v) for v in std]
-
-
-def _model_spec(args: argparse.Namespace, metadata: Mapping) -> tuple[str, dict, int]:
-    """(name, options, num_classes) from the checkpoint config and the command line."""
-    config = _section(metadata, "config", args.checkpoint)
-    model_config = _section(config, "model", args.checkpoint)
-    trained_name = model_config.get("name")
-    name = args.model or trained_name
-    if name is None:
-        raise ValueError(f"checkpoint {args.checkpoint} names no model: give --model")
-    if trained_name is not None and name != trained_name:
-        raise ValueError(f"--model {name} but checkpoint {args.checkpoint} holds a {trained_name} model")
-    options = {**_section(model_config, "options", args.checkpoint), **dict(args.option)}
-    loss_type = _section(config, "loss", args.checkpoint).get("type")
-    num_classes = options.pop("num_classes", 1 if loss_type == "bce_dice" else NUM_CLASSES)
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    return name, options, num_classes
-
-
-def _class_names(num_classes: int, metadata: Mapping, path: Path) -> list[str]:
-    """One name per output channel: the Cityscapes train classes, the positives of a binary model, or class_<i>."""
-    if num_classes == NUM_CLASSES:
-        return list(CLASS_NAMES)
-    positives = _section(_section(metadata, "config", path), "loss", path).get("positive_train_ids")
-    if num_classes == 1 and positives:
-        return ["+".join(CLASS_NAMES[i] for i in positives)]
-    return [f"class_{i}" for i in range(num_classes)]
-
-
 def _parity_sizes(height: int, width: int, dynamic: bool) -> list[tuple[int, int]]:
     """The traced size, plus an odd size about 3/4 of it for a dynamic export (no trace-time sizes left)."""
     return [(height, width), (height * 3 // 4 + 1, width * 3 // 4 + 1)] if dynamic else [(height, width)]
@@ -165,10 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        metadata = _read_metadata(args.checkpoint)
-        mean, std = _normalization(metadata, args.checkpoint)
-        name, options, num_classes = _model_spec(args, metadata)
-        class_names = _class_names(num_classes, metadata, args.checkpoint)
+        spec = model_spec(args.checkpoint, args.model, dict(args.option))
+        name, options, num_classes = spec.name, spec.options, spec.num_classes
         model = load_checkpoint(build_model(name, num_classes, **options), args.checkpoint).eval()
         source, frames = _parity_frames(args.parity_images, args.height, args.width, args.parity_frames)
     except (OSError, ValueError, TypeError, CheckpointError) as error:
@@ -182,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     sizes = _parity_sizes(args.height, args.width, args.dynamic)
-    inputs = [normalize_image(frame, sizes[i % len(sizes)], mean, std) for i, frame in enumerate(frames)]
+    inputs = [normalize_image(frame, sizes[i % len(sizes)], spec.mean, spec.std) for i, frame in enumerate(frames)]
     report = check_parity(model, args.out, inputs)
     used_sizes = sorted({tuple(array.shape[2:]) for array in inputs})
     print(
@@ -191,23 +121,22 @@ def main(argv: list[str] | None = None) -> int:
         f"mean {report.mean_abs_diff:.3g}, argmax agreement {100 * report.argmax_agreement:.4f}%"
     )
 
-    sidecar = args.out.with_name(args.out.name + ".json")
-    info = {
-        "model": name,
-        "options": options,
-        "num_classes": num_classes,
-        "class_names": class_names,
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "input_size": [args.height, args.width],
-        "dynamic": args.dynamic,
-        "opset": args.opset,
-        "mean": mean,
-        "std": std,
-        "checkpoint": str(args.checkpoint.resolve()),
-        "parity": {"source": source, "sizes": [list(size) for size in used_sizes], **dataclasses.asdict(report)},
-    }
-    sidecar.write_text(json.dumps(info, indent=2) + "\n")
+    info = ModelInfo(
+        model=name,
+        options=options,
+        num_classes=num_classes,
+        class_names=spec.class_names,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        input_size=(args.height, args.width),
+        dynamic=args.dynamic,
+        opset=args.opset,
+        mean=spec.mean,
+        std=spec.std,
+        checkpoint=str(args.checkpoint.resolve()),
+        parity={"source": source, "sizes": [list(size) for size in used_sizes], **dataclasses.asdict(report)},
+    )
+    sidecar = info.write(args.out)
     print(f"sidecar: {sidecar}")
     return 0
 

@@ -10,7 +10,6 @@ frame's own resolution.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,21 +21,10 @@ from seg_perception.data.cityscapes import CityscapesDataset, read_image
 from seg_perception.data.layout import SPLITS
 from seg_perception.evaluation.formats import write_semantic_prediction
 from seg_perception.labels import CLASS_NAMES
+from seg_perception.pipeline.model_info import read_model_info
 from seg_perception.pipeline.postprocess import labels_from_logits
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import parse_size, positive_int
-
-
-def read_sidecar(onnx_path: Path) -> dict:
-    """The ``seg-export`` sidecar of ``onnx_path``; ValueError if missing or not a 19-class semantic model."""
-    path = onnx_path.with_name(onnx_path.name + ".json")
-    try:
-        sidecar = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: cannot read the model sidecar written by seg-export ({error})") from None
-    if tuple(sidecar.get("class_names", ())) != CLASS_NAMES:
-        raise ValueError(f"{path}: not a Cityscapes 19-class semantic model (class_names {sidecar.get('class_names')})")
-    return sidecar
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,19 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=positive_int, default=2, help="ONNX Runtime intra-op threads (default 2)")
     args = parser.parse_args(argv)
     try:
-        sidecar = read_sidecar(args.onnx)
+        info = read_model_info(args.onnx)
+        if info.class_names != CLASS_NAMES:
+            raise ValueError(f"{args.onnx}: not a Cityscapes 19-class semantic model ({info.num_classes} classes)")
         samples = CityscapesDataset(args.gt, args.split, require_gt=False).samples
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads
         session = ort.InferenceSession(str(args.onnx), options, providers=["CPUExecutionProvider"])
     except (OSError, ValueError, ort.capi.onnxruntime_pybind11_state.Fail) as error:
         parser.exit(2, f"seg-predict: error: {error}\n")
-    size = args.size or tuple(sidecar["input_size"])
+    size = args.size or info.input_size
     start = time.perf_counter()
     for sample in tqdm(samples, desc="predict", unit="frame"):
         image = read_image(sample.image)
-        model_input = normalize_image(image, size, sidecar["mean"], sidecar["std"])
-        (logits,) = session.run([sidecar["output_name"]], {sidecar["input_name"]: model_input})
+        model_input = normalize_image(image, size, info.mean, info.std)
+        (logits,) = session.run([info.output_name], {info.input_name: model_input})
         write_semantic_prediction(args.out, sample.stem, labels_from_logits(logits[0], image.shape[:2]))
     seconds = time.perf_counter() - start
     speed = len(samples) / seconds

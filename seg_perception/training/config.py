@@ -83,10 +83,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A model of the registry: ``build_model(name, num_classes, **options)``."""
+    """A model of the registry: ``build_model(name, num_classes, **options)``.
+
+    ``init_weights``: a model-zoo checkpoint to start from (fine-tuning, e.g. synthetic -> real
+    Cityscapes, or a finished run continued with a new schedule); ``--resume`` overrides it.
+    """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
+    init_weights: str | None = None
 
 
 @dataclass(frozen=True)

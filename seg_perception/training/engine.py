@@ -38,7 +38,7 @@ from tqdm import tqdm
 from seg_perception.data.torch_dataset import CityscapesTorchDataset
 from seg_perception.evaluation.semantic import SemanticEvaluator
 from seg_perception.labels import IGNORE_TRAIN_ID
-from seg_perception.models import build_model, read_checkpoint
+from seg_perception.models import build_model, load_checkpoint, read_checkpoint
 from seg_perception.training.config import ConfigError, TrainingConfig, config_from_dict
 from seg_perception.training.losses import build_loss
 from seg_perception.training.transforms import build_train_transforms, build_val_transforms
@@ -354,6 +354,8 @@ class Trainer:
 
         if model is None:
             model = build_model(cfg.model.name, num_classes=cfg.loss.num_classes, **cfg.model.options)
+        if cfg.model.init_weights and checkpoint is None:
+            load_checkpoint(model, cfg.model.init_weights)
         model = model.to(self.device)
         if self.dist.distributed and self.device.type == "cuda" and cfg.train.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
