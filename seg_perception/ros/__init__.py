@@ -1,0 +1,1 @@
+"""ROS 2 interface: message conversions and segmentation nodes (the only rclpy users)."""

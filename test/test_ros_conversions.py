@@ -1,0 +1,269 @@
+"""Tests for seg_perception.ros.conversions (sensor_msgs/Image <-> numpy), no ROS graph needed."""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from seg_perception.ros.conversions import (
+    DEFAULT_MAX_PIXELS,
+    BadImageError,
+    image_to_rgb,
+    mono8_msg,
+    rgb8_msg,
+)
+
+H, W = 3, 4
+CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+
+
+def _header() -> Header:
+    return Header(stamp=Time(sec=1_700_000_123, nanosec=456_789_012), frame_id="cam_front/optical")
+
+
+def _make_msg(encoding: str, pixels: np.ndarray, step: int | None = None, extra: int = 0) -> Image:
+    """Build an Image from an (H, W, C) or (H, W) uint8 array laid out as `encoding`, by hand."""
+    h, w = pixels.shape[:2]
+    row = pixels.reshape(h, -1)
+    step = row.shape[1] if step is None else step
+    raw = bytearray()
+    for y in range(h):
+        raw += row[y].tobytes() + b"\xee" * (step - row.shape[1])  # 0xEE padding must never leak into output
+    raw += b"\xee" * extra
+    msg = Image()
+    msg.header = _header()
+    msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step = h, w, encoding, 0, step
+    msg.data = array.array("B", bytes(raw))
+    return msg
+
+
+def _rgb_ref() -> np.ndarray:
+    """Distinct R, G, B values per pixel: R = 10*y + x, G = 100 + R, B = 200 - R."""
+    r = np.arange(H)[:, None] * 10 + np.arange(W)[None, :]
+    return np.stack([r, 100 + r, 200 - r], axis=-1).astype(np.uint8)
+
+
+def _encode(rgb: np.ndarray, encoding: str) -> np.ndarray:
+    """Lay RGB out as `encoding` by plain indexing (independent of OpenCV)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    alpha = np.full_like(r, 77)
+    return {
+        "rgb8": np.stack([r, g, b], -1),
+        "bgr8": np.stack([b, g, r], -1),
+        "rgba8": np.stack([r, g, b, alpha], -1),
+        "bgra8": np.stack([b, g, r, alpha], -1),
+    }[encoding]
+
+
+# ----------------------------------------------------------------------------- image_to_rgb
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8"])
+@pytest.mark.parametrize("pad", [0, 5])
+def test_color_encodings_decode_to_rgb(encoding: str, pad: int) -> None:
+    ref = _rgb_ref()
+    c = CHANNELS[encoding]
+    msg = _make_msg(encoding, _encode(ref, encoding), step=W * c + pad, extra=3)
+    out = image_to_rgb(msg)
+    assert out.shape == (H, W, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_known_pixel_values() -> None:
+    # One pixel written byte-by-byte: bgr8 bytes (B=1, G=2, R=3) must read as RGB (3, 2, 1).
+    msg = _make_msg("bgr8", np.array([[[1, 2, 3]]], np.uint8))
+    assert image_to_rgb(msg)[0, 0].tolist() == [3, 2, 1]
+    msg = _make_msg("bgra8", np.array([[[1, 2, 3, 4]]], np.uint8))
+    assert image_to_rgb(msg)[0, 0].tolist() == [3, 2, 1]
+    msg = _make_msg("rgba8", np.array([[[1, 2, 3, 4]]], np.uint8))
+    assert image_to_rgb(msg)[0, 0].tolist() == [1, 2, 3]
+    msg = _make_msg("mono8", np.array([[9]], np.uint8))
+    assert image_to_rgb(msg)[0, 0].tolist() == [9, 9, 9]
+
+
+@pytest.mark.parametrize("pad", [0, 3])
+def test_mono8_decodes_to_gray_rgb(pad: int) -> None:
+    gray = (np.arange(H * W).reshape(H, W) * 17).astype(np.uint8)
+    out = image_to_rgb(_make_msg("mono8", gray, step=W + pad))
+    assert out.shape == (H, W, 3) and out.dtype == np.uint8
+    for ch in range(3):
+        np.testing.assert_array_equal(out[..., ch], gray)
+
+
+def test_rgb8_is_zero_copy_view_when_unpadded() -> None:
+    ref = _rgb_ref()
+    msg = _make_msg("rgb8", ref)
+    out = image_to_rgb(msg)
+    buf = np.frombuffer(msg.data, np.uint8)
+    assert np.shares_memory(out, buf)
+    assert not out.flags.writeable  # a view of the message: callers must copy before writing
+    # Same buffer: a change to the message bytes shows through the view.
+    msg.data[0] = 250
+    assert out[0, 0, 0] == 250
+
+
+def test_rgb8_padded_step_is_contiguous_copy() -> None:
+    ref = _rgb_ref()
+    msg = _make_msg("rgb8", ref, step=3 * W + 4)
+    out = image_to_rgb(msg)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_converted_encodings_do_not_alias_message() -> None:
+    msg = _make_msg("bgr8", _encode(_rgb_ref(), "bgr8"))
+    out = image_to_rgb(msg)
+    assert not np.shares_memory(out, np.frombuffer(msg.data, np.uint8))
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+def _bad(msg: Image, reason: str, **kw) -> BadImageError:
+    with pytest.raises(BadImageError) as info:
+        image_to_rgb(msg, **kw)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.reason == reason
+    text = str(err)
+    assert repr(msg.encoding) in text and f"{msg.width}x{msg.height}" in text and f"step={msg.step}" in text
+    return err
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "yuv422", "RGB8", "bayer_rggb8", "", "32FC1", "mono16"])
+def test_unsupported_encoding(encoding: str) -> None:
+    msg = _make_msg("rgb8", _rgb_ref())
+    msg.encoding = encoding
+    err = _bad(msg, "encoding")
+    assert "rgb8" in str(err)  # lists what is supported
+
+
+@pytest.mark.parametrize(("h", "w"), [(0, 0), (0, 4), (3, 0)])
+def test_empty(h: int, w: int) -> None:
+    msg = Image(height=h, width=w, encoding="rgb8", step=3 * w)
+    _bad(msg, "empty")
+
+
+def test_step_too_small() -> None:
+    msg = _make_msg("rgb8", _rgb_ref())
+    msg.step = 3 * W - 1
+    _bad(msg, "step")
+
+
+def test_step_too_small_for_four_channels() -> None:
+    msg = _make_msg("bgra8", _encode(_rgb_ref(), "bgra8"))
+    msg.step = 3 * W  # enough for rgb8, not for bgra8
+    _bad(msg, "step")
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "mono8"])
+def test_truncated(encoding: str) -> None:
+    pixels = _rgb_ref() if encoding == "rgb8" else _rgb_ref()[..., 0]
+    msg = _make_msg(encoding, pixels)
+    msg.data = array.array("B", bytes(msg.data)[:-1])
+    _bad(msg, "truncated")
+
+
+def test_truncated_by_padded_step() -> None:
+    msg = _make_msg("rgb8", _rgb_ref())
+    msg.step = 3 * W + 2  # claims padding the data does not have
+    _bad(msg, "truncated")
+
+
+def test_too_large_is_checked_before_data() -> None:
+    # 8192 x 8192 with no data: rejected for size without touching the (missing) buffer.
+    msg = Image(height=8192, width=8192, encoding="mono8", step=8192)
+    assert 8192 * 8192 > DEFAULT_MAX_PIXELS
+    _bad(msg, "too_large")
+
+
+def test_max_pixels_parameter() -> None:
+    msg = _make_msg("rgb8", _rgb_ref())
+    _bad(msg, "too_large", max_pixels=H * W - 1)
+    assert image_to_rgb(msg, max_pixels=H * W).shape == (H, W, 3)
+
+
+def test_reasons_are_declared() -> None:
+    assert set(BadImageError.REASONS) >= {"encoding", "size", "step", "truncated", "empty", "too_large"}
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def _assert_header_equal(out: Header, ref: Header) -> None:
+    assert out.stamp.sec == ref.stamp.sec and out.stamp.nanosec == ref.stamp.nanosec
+    assert out.frame_id == ref.frame_id
+    assert out == ref
+
+
+def test_mono8_msg_fields_and_round_trip() -> None:
+    hdr = _header()
+    mask = (np.arange(5 * 7).reshape(5, 7) % 19).astype(np.uint8)
+    mask[0, 0] = 255
+    msg = mono8_msg(mask, hdr)
+    assert isinstance(msg, Image)
+    assert (msg.height, msg.width, msg.encoding, msg.step, msg.is_bigendian) == (5, 7, "mono8", 7, 0)
+    _assert_header_equal(msg.header, hdr)
+    assert msg.header is not hdr  # a copy: later edits to the input header do not leak in
+    assert bytes(msg.data) == mask.tobytes()
+    np.testing.assert_array_equal(image_to_rgb(msg)[..., 1], mask)
+
+
+def test_rgb8_msg_fields_and_round_trip() -> None:
+    hdr = _header()
+    ref = _rgb_ref()
+    msg = rgb8_msg(ref, hdr)
+    assert (msg.height, msg.width, msg.encoding, msg.step, msg.is_bigendian) == (H, W, "rgb8", 3 * W, 0)
+    _assert_header_equal(msg.header, hdr)
+    assert len(msg.data) == H * W * 3
+    assert bytes(msg.data[:3]) == bytes(ref[0, 0])
+    np.testing.assert_array_equal(image_to_rgb(msg), ref)
+
+
+def test_output_copies_data_and_accepts_non_contiguous() -> None:
+    ref = _rgb_ref()
+    flipped = ref[:, ::-1]  # non-contiguous view
+    msg = rgb8_msg(flipped, _header())
+    np.testing.assert_array_equal(image_to_rgb(msg), flipped)
+    mask = np.zeros((4, 6), np.uint8)
+    msg = mono8_msg(mask[:, ::2], _header())
+    assert msg.step == 3 and len(msg.data) == 12
+    mask[:] = 9  # later edits to the source array do not affect the message
+    assert bytes(msg.data) == bytes(12)
+
+
+@pytest.mark.parametrize(
+    ("fn", "arr"),
+    [
+        (mono8_msg, np.zeros((2, 2, 1), np.uint8)),
+        (mono8_msg, np.zeros((2, 2), np.uint16)),
+        (rgb8_msg, np.zeros((2, 2), np.uint8)),
+        (rgb8_msg, np.zeros((2, 2, 4), np.uint8)),
+        (rgb8_msg, np.zeros((2, 2, 3), np.float32)),
+    ],
+)
+def test_output_rejects_wrong_shape_or_dtype(fn, arr) -> None:
+    with pytest.raises(BadImageError) as info:
+        fn(arr, _header())
+    assert info.value.reason == "size"
+
+
+def test_output_rejects_empty() -> None:
+    with pytest.raises(BadImageError) as info:
+        mono8_msg(np.zeros((0, 5), np.uint8), _header())
+    assert info.value.reason == "empty"
+
+
+def test_full_resolution_mask_completes() -> None:
+    # 1024x2048 Cityscapes-size mask through the fast path (no timing assertion; see DESIGN budgets).
+    mask = np.random.default_rng(0).integers(0, 19, size=(1024, 2048), dtype=np.uint8)
+    msg = mono8_msg(mask, _header())
+    assert (msg.height, msg.width, msg.step) == (1024, 2048, 2048)
+    assert isinstance(msg.data, array.array) and len(msg.data) == 1024 * 2048
+    back = np.frombuffer(msg.data, np.uint8).reshape(1024, 2048)
+    np.testing.assert_array_equal(back, mask)
