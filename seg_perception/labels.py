@@ -102,6 +102,15 @@ ID_COLORS = np.zeros((256, 3), np.uint8)
 ID_COLORS[[lb.id for lb in LABELS if lb.id >= 0]] = [lb.color for lb in LABELS if lb.id >= 0]
 
 
+INSTANCE_ID_DIVISOR = 1000
+"""gtFine instanceIds encode a thing instance as ``label_id * 1000 + k``; every other pixel holds its label id."""
+
+
+def instance_label_ids(instance_ids: np.ndarray) -> np.ndarray:
+    """instanceIds values (any shape) -> their label ids, same shape."""
+    return np.where(instance_ids >= INSTANCE_ID_DIVISOR, instance_ids // INSTANCE_ID_DIVISOR, instance_ids)
+
+
 def label_ids_to_train_ids(label_ids: np.ndarray) -> np.ndarray:
     """(H, W) label ids -> (H, W) uint8 train ids; raises on ids outside the table."""
     if label_ids.size and int(label_ids.max()) >= NUM_LABEL_IDS:

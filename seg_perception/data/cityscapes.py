@@ -17,10 +17,14 @@ import cv2
 import numpy as np
 
 from seg_perception.data import layout
-from seg_perception.labels import LABEL_BY_ID, LABEL_BY_NAME, NUM_LABEL_IDS, label_ids_to_train_ids
-
-INSTANCE_ID_DIVISOR = 1000
-"""instanceIds encode an instance as ``label_id * 1000 + k``; plain label ids elsewhere."""
+from seg_perception.labels import (
+    INSTANCE_ID_DIVISOR,
+    LABEL_BY_ID,
+    LABEL_BY_NAME,
+    NUM_LABEL_IDS,
+    instance_label_ids,
+    label_ids_to_train_ids,
+)
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def read_instance_ids(path: Path | str) -> np.ndarray:
     if instance_ids.ndim != 2 or instance_ids.dtype not in (np.uint16, np.uint8):
         raise ValueError(f"{path}: instanceIds must be a single-channel 16-bit PNG, got {instance_ids.dtype}")
     instance_ids = instance_ids.astype(np.int32)
-    label_ids = np.where(instance_ids >= INSTANCE_ID_DIVISOR, instance_ids // INSTANCE_ID_DIVISOR, instance_ids)
+    label_ids = instance_label_ids(instance_ids)
     bad = np.unique(label_ids[label_ids >= NUM_LABEL_IDS])
     if bad.size:
         raise ValueError(f"{path}: label ids {bad.tolist()} are outside the Cityscapes table (0..33)")
@@ -251,11 +255,6 @@ def read_camera(path: Path | str) -> CameraCalibration:
     return calibration
 
 
-def _split_instance_ids(instance_ids: np.ndarray) -> np.ndarray:
-    """(H, W) instanceIds -> (H, W) label ids."""
-    return np.where(instance_ids >= INSTANCE_ID_DIVISOR, instance_ids // INSTANCE_ID_DIVISOR, instance_ids)
-
-
 def _void_lut() -> np.ndarray:
     table = np.zeros(NUM_LABEL_IDS, bool)
     table[[lb.id for lb in LABEL_BY_ID.values() if lb.id >= 0 and lb.ignore_in_eval]] = True
@@ -272,7 +271,7 @@ def instance_targets(instance_ids: np.ndarray) -> InstanceTargets:
     Instances of thing labels ignored in evaluation (caravan, trailer) count as void, as do
     all ignored stuff labels; thing pixels without an instance id form the crowd mask.
     """
-    label_ids = _split_instance_ids(instance_ids)
+    label_ids = instance_label_ids(instance_ids)
     void_mask = _IS_VOID[label_ids]
     crowd_mask = (instance_ids < INSTANCE_ID_DIVISOR) & _HAS_INSTANCES[label_ids] & ~void_mask
     ids = np.unique(instance_ids[(instance_ids >= INSTANCE_ID_DIVISOR) & ~void_mask])
@@ -303,8 +302,8 @@ def panoptic_target(instance_ids: np.ndarray) -> PanopticTarget:
     segments = []
     values, inverse, areas = np.unique(instance_ids, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(instance_ids.shape)
-    for index, (value, area) in enumerate(zip(values.tolist(), areas.tolist(), strict=True)):
-        label_id = value // INSTANCE_ID_DIVISOR if value >= INSTANCE_ID_DIVISOR else value
+    label_ids = instance_label_ids(values).tolist()
+    for index, (value, label_id, area) in enumerate(zip(values.tolist(), label_ids, areas.tolist(), strict=True)):
         label = LABEL_BY_ID[label_id]
         if label.ignore_in_eval:
             continue

@@ -34,7 +34,15 @@ import cv2
 import numpy as np
 
 from seg_perception.data.layout import SPLITS, camera_path, city_of, frame_stem, gt_path, image_path
-from seg_perception.labels import CLASS_NAMES, ID_COLORS, ID_TO_TRAIN_ID, IGNORE_TRAIN_ID, LABEL_BY_NAME, NUM_CLASSES
+from seg_perception.labels import (
+    CLASS_NAMES,
+    ID_COLORS,
+    ID_TO_TRAIN_ID,
+    IGNORE_TRAIN_ID,
+    INSTANCE_ID_DIVISOR,
+    LABEL_BY_NAME,
+    NUM_CLASSES,
+)
 
 DEFAULT_CITY = "synthcity"
 FRAME_RATE_HZ = 17.0
@@ -311,7 +319,7 @@ class _Canvas:
         if entry.has_instances:
             index = self._instance_counts.get(label, 0)
             self._instance_counts[label] = index + 1
-            value = entry.id * 1000 + index
+            value = entry.id * INSTANCE_ID_DIVISOR + index
             self.tracks[value] = track
         cv2.fillPoly(self.instances, [polygon], value)
         if color is not None:

@@ -35,7 +35,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seg_perception.labels import LABEL_BY_ID, LABELS, NUM_LABEL_IDS, THING_LABEL_IDS
+from seg_perception.labels import (
+    INSTANCE_ID_DIVISOR,
+    LABEL_BY_ID,
+    LABELS,
+    NUM_LABEL_IDS,
+    THING_LABEL_IDS,
+    instance_label_ids,
+)
 
 OVERLAPS = np.arange(0.5, 1.0, 0.05)
 """(10,) IoU thresholds, bit-identical to the official ``np.arange(0.5, 1., 0.05)``."""
@@ -83,12 +90,12 @@ class InstanceEvaluator:
         counts = np.bincount(gt.ravel())
         values = np.flatnonzero(counts)  # (K,) gt region values present
         areas = counts[values]
-        region_labels = np.where(values < 1000, values, values // 1000)
+        region_labels = instance_label_ids(values)
         unknown = values[~np.isin(region_labels, list(LABEL_BY_ID))]
         if unknown.size:
             raise ValueError(f"gt instanceIds hold values of unknown label ids: {unknown.tolist()}")
         is_void = np.isin(values, _VOID_IDS)
-        is_group = values < 1000
+        is_group = values < INSTANCE_ID_DIVISOR
         is_small = areas < MIN_REGION_SIZE
         counted = ~is_group & ~is_small
         ignore_weight = is_group.astype(np.int64) + is_small  # official counts a small group twice
@@ -158,8 +165,8 @@ def _check_gt(gt_instance_ids: np.ndarray) -> np.ndarray:
     if gt.ndim != 2 or gt.size == 0 or not np.issubdtype(gt.dtype, np.integer):
         raise ValueError(f"gt instanceIds must be a non-empty (H, W) integer array, got {gt.dtype} {gt.shape}")
     low, high = int(gt.min()), int(gt.max())
-    if low < 0 or high >= NUM_LABEL_IDS * 1000:
-        raise ValueError(f"gt instanceIds outside [0, {NUM_LABEL_IDS * 1000}): min {low}, max {high}")
+    if low < 0 or high >= NUM_LABEL_IDS * INSTANCE_ID_DIVISOR:
+        raise ValueError(f"gt instanceIds outside [0, {NUM_LABEL_IDS * INSTANCE_ID_DIVISOR}): min {low}, max {high}")
     return gt
 
 
