@@ -132,3 +132,36 @@ def _class_names(num_classes: int, loss: Mapping) -> tuple[str, ...]:
     if num_classes == 1 and positives:
         return ("+".join(CLASS_NAMES[i] for i in positives),)
     return tuple(f"class_{i}" for i in range(num_classes))
+
+
+def checkpoint_model_info(path: str | Path, input_size: tuple[int, int] | None = None):
+    """The ModelInfo (as an ONNX sidecar would give it) of checkpoint ``path``, for running it with the torch
+    backend: ``input_size`` (H, W), else the checkpoint's training crop ``config.data.crop_size``.
+
+    ValueError when neither gives an input size; see ``model_spec`` for the other errors.
+    """
+    from seg_perception.pipeline.model_info import INPUT_NAME, OUTPUT_NAME, ModelInfo
+
+    path = Path(path)
+    spec = model_spec(path)
+    if not input_size or not all(input_size):
+        checkpoint = read_checkpoint(path)
+        config = _section(checkpoint, "config", path) if isinstance(checkpoint, Mapping) else {}
+        crop = _section(config, "data", path).get("crop_size")
+        if not (isinstance(crop, (list, tuple)) and len(crop) == 2):
+            raise ValueError(f"checkpoint {path} records no training crop size: give the input size")
+        input_size = (int(crop[0]), int(crop[1]))
+    return ModelInfo(
+        model=spec.name,
+        options=spec.options,
+        num_classes=spec.num_classes,
+        class_names=spec.class_names,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        input_size=(int(input_size[0]), int(input_size[1])),
+        dynamic=True,
+        opset=0,
+        mean=spec.mean,
+        std=spec.std,
+        checkpoint=str(path.resolve()),
+    )

@@ -1,8 +1,9 @@
-"""Camera image -> model input tensor (numpy + OpenCV; no torch, no ROS)."""
+"""Camera image -> model input tensor, and the mapping back (numpy + OpenCV; no torch, no ROS)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -15,10 +16,54 @@ def normalize_image(
 
     Resized bilinearly when the size differs; mean/std are per RGB channel in 0..1 units.
     """
+    fitted, _ = fit_image(image, size, "resize", (0, 0, 0))
+    return normalize_batch([fitted], mean, std)
+
+
+@dataclass(frozen=True)
+class InputMapping:
+    """Where a camera frame sits inside the model input, to map labels back.
+
+    ``region`` = (top, left, height, width) of the frame's pixels in model-input coordinates: the whole
+    input for ``resize``, the un-padded part for ``letterbox``.
+    """
+
+    input_size: tuple[int, int]
+    model_size: tuple[int, int]
+    region: tuple[int, int, int, int]
+
+
+def fit_image(
+    image: np.ndarray, size: tuple[int, int], mode: str, pad_rgb: Sequence[int]
+) -> tuple[np.ndarray, InputMapping]:
+    """(H, W, 3) uint8 -> (h, w, 3) uint8 at ``size`` = (h, w), and its InputMapping.
+
+    ``mode`` "resize" stretches (bilinear); "letterbox" keeps the aspect ratio, centres the scaled frame
+    and fills the rest with ``pad_rgb`` (the model's mean colour, so padding normalises to 0).
+    """
     height, width = size
-    if image.shape[:2] != (height, width):
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    in_h, in_w = image.shape[:2]
+    if mode == "resize":
+        fitted = (
+            image
+            if (in_h, in_w) == (height, width)
+            else cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        )
+        return fitted, InputMapping((in_h, in_w), (height, width), (0, 0, height, width))
+    if mode != "letterbox":
+        raise ValueError(f"resize mode must be resize or letterbox, got {mode!r}")
+    scale = min(height / in_h, width / in_w)
+    new_h, new_w = max(1, round(in_h * scale)), max(1, round(in_w * scale))
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    fitted = np.empty((height, width, 3), np.uint8)
+    fitted[:] = np.asarray(pad_rgb, np.uint8)
+    fitted[top : top + new_h, left : left + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return fitted, InputMapping((in_h, in_w), (height, width), (top, left, new_h, new_w))
+
+
+def normalize_batch(images: Sequence[np.ndarray], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """N x (h, w, 3) uint8 RGB of one size -> (N, 3, h, w) float32 ``(x / 255 - mean) / std``."""
     scale = np.float32(1.0 / 255.0) / np.asarray(std, np.float32)
     offset = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    normalised = image.astype(np.float32) * scale - offset
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
+    batch = np.stack(images).astype(np.float32) * scale - offset
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))

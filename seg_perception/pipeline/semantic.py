@@ -1,0 +1,141 @@
+"""Semantic segmentation of camera frames through one inference backend (no rclpy; torch only inside a torch
+backend).
+
+Two stages, so a node can overlap them across frames: ``infer`` (pre-process a batch of frames of any
+sizes + one backend call) and ``finish`` (per frame: argmax, labels back to the frame, drivable area).
+``colour_overlay`` is the third, optional output. Every stage reports its time in ms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seg_perception.backends import InferenceBackend, create_backend
+from seg_perception.pipeline.config import ConfigError, SegmentationConfig
+from seg_perception.pipeline.model_info import ModelInfo, read_model_info
+from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask, labels_to_input
+from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch
+
+SHIPPED_MODEL = Path("models") / "bisenetv2_synth.onnx"
+"""The default model, relative to the package's share folder (or the source checkout)."""
+
+
+@dataclass(frozen=True)
+class InferenceBatch:
+    """Output of ``SemanticPipeline.infer``: logits (N, C, h, w) float32 for N frames and how each maps back."""
+
+    logits: np.ndarray
+    mappings: tuple[InputMapping, ...]
+    preprocess_ms: float
+    infer_ms: float
+
+
+@dataclass(frozen=True)
+class SemanticResult:
+    """One frame's outputs: labels (H, W) uint8 train ids (255 unlabeled), drivable (H, W) uint8 0/255 or None."""
+
+    labels: np.ndarray
+    drivable: np.ndarray | None
+    postprocess_ms: float
+
+
+class SemanticPipeline:
+    """Frames (H, W, 3) uint8 RGB -> SemanticResult, through ``backend`` fed as ``info`` (the model sidecar) says.
+
+    ``config``: input size and resize mode, output resolution, drivable classes, overlay alpha. ConfigError
+    when the model cannot take the requested input size. The pipeline does not own the backend.
+    """
+
+    def __init__(self, backend: InferenceBackend, info: ModelInfo, config: SegmentationConfig) -> None:
+        self.backend, self.info, self.config = backend, info, config
+        requested = tuple(config.input_size)
+        self.model_size: tuple[int, int] = info.input_size if requested == (0, 0) else requested
+        if not info.dynamic and self.model_size != info.input_size:
+            raise ConfigError(
+                f"input_size: the model was exported at a fixed {info.input_size[0]}x{info.input_size[1]}, "
+                f"not {self.model_size[0]}x{self.model_size[1]} (export with --dynamic or use [0, 0])"
+            )
+        self._pad_rgb = tuple(round(255 * m) for m in info.mean)
+        self._drivable_ids = config.drivable_train_ids
+
+    def infer(self, images: Sequence[np.ndarray]) -> InferenceBatch:
+        """N frames (H_i, W_i, 3) uint8 RGB -> one InferenceBatch (one backend call for a dynamic-batch model)."""
+        start = time.perf_counter()
+        fitted, mappings = zip(
+            *(fit_image(image, self.model_size, self.config.resize_mode, self._pad_rgb) for image in images),
+            strict=True,
+        )
+        batch = normalize_batch(fitted, self.info.mean, self.info.std)
+        preprocessed = time.perf_counter()
+        if self.info.dynamic:
+            logits = self.backend.infer({self.info.input_name: batch})[self.info.output_name]
+        else:  # a fixed-shape export takes one frame per call
+            logits = np.concatenate(
+                [
+                    self.backend.infer({self.info.input_name: batch[i : i + 1]})[self.info.output_name]
+                    for i in range(len(batch))
+                ]
+            )
+        done = time.perf_counter()
+        return InferenceBatch(logits, tuple(mappings), (preprocessed - start) * 1e3, (done - preprocessed) * 1e3)
+
+    def finish(self, batch: InferenceBatch, index: int, with_drivable: bool = True) -> SemanticResult:
+        """Frame ``index`` of ``batch`` -> its labels at the input (or model) resolution and drivable mask."""
+        start = time.perf_counter()
+        labels = batch.logits[index].argmax(axis=0).astype(np.uint8)
+        labels = labels_to_input(labels, batch.mappings[index], full_size=self.config.output_resolution == "input")
+        drivable = drivable_mask(labels, self._drivable_ids) if with_drivable else None
+        return SemanticResult(labels, drivable, (time.perf_counter() - start) * 1e3)
+
+    def overlay(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame + its labels -> the colour overlay at the labels' resolution."""
+        return colour_overlay(image, labels, self.config.overlay_alpha)
+
+
+def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -> Path:
+    """``config.model_path``, or the shipped model found in the first of ``share_dirs`` that holds it.
+
+    FileNotFoundError naming the places searched.
+    """
+    if config.model_path:
+        path = Path(config.model_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"model_path: {path} does not exist")
+        return path
+    for folder in share_dirs:
+        if (folder / SHIPPED_MODEL).is_file():
+            return folder / SHIPPED_MODEL
+    raise FileNotFoundError(f"model_path is empty and no {SHIPPED_MODEL} in {', '.join(map(str, share_dirs))}")
+
+
+def open_backend(config: SegmentationConfig, model_path: Path) -> tuple[InferenceBackend, ModelInfo]:
+    """Load ``model_path`` into the backend ``config`` names; returns (backend, model info).
+
+    Raises FileNotFoundError / ValueError for a missing, unreadable or mismatching model (or sidecar), and
+    BackendUnavailableError when the backend cannot run here; the messages name the file and the reason.
+    """
+    options: dict[str, object] = {}
+    if config.backend in ("auto", "onnxruntime") and config.threads:
+        options["intra_op_threads"] = config.threads
+    if config.backend in ("auto", "tensorrt"):
+        if config.engine_cache_dir:
+            options["cache_dir"] = config.engine_cache_dir
+        if config.calibration_images:
+            options["calibration_images"] = config.calibration_images
+    backend = create_backend(config.backend, model_path, device=config.device, precision=config.precision, **options)
+    try:
+        if backend.name == "torch":
+            from seg_perception.models.checkpoint import checkpoint_model_info
+
+            info = checkpoint_model_info(model_path, tuple(config.input_size))
+        else:
+            info = read_model_info(model_path)
+    except BaseException:
+        backend.close()
+        raise
+    return backend, info

@@ -1,0 +1,104 @@
+"""Thread-safe counters and latency windows of a running segmentation pipeline (no rclpy).
+
+The node records events from its callback and worker threads; every diagnostics period it takes a
+``report()``: totals since start plus rates and percentiles over the window since the last report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (linear interpolation) of ``values``, None when empty."""
+    return float(np.percentile(values, q)) if values else None
+
+
+class PipelineStats:
+    """Frame accounting: every received frame ends as published, dropped (newest-wins), bad or failed.
+
+    ``clock``: seconds (monotonic) for the window rates.
+    """
+
+    STAGES = ("preprocess", "infer", "postprocess", "latency")
+    """Windowed timings (ms): the three pipeline stages and stamp -> publish latency."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.totals: Counter[str] = Counter()
+        self.bad_reasons: Counter[str] = Counter()
+        self.batch_sizes: Counter[int] = Counter()
+        self.queue_max = 0
+        self._window: Counter[str] = Counter()
+        self._timings: dict[str, list[float]] = {stage: [] for stage in self.STAGES}
+        self._window_start = clock()
+
+    def count(self, event: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``event`` (received, published, dropped, failed, ...)."""
+        with self._lock:
+            self.totals[event] += n
+            self._window[event] += n
+
+    def bad_frame(self, reason: str) -> None:
+        """A frame rejected as bad input, for ``reason`` (BadImageError.reason)."""
+        with self._lock:
+            self.totals["bad"] += 1
+            self._window["bad"] += 1
+            self.bad_reasons[reason] += 1
+
+    def batch(self, size: int, preprocess_ms: float, infer_ms: float) -> None:
+        """One model call over ``size`` frames."""
+        with self._lock:
+            self.batch_sizes[size] += 1
+            self._timings["preprocess"].append(preprocess_ms)
+            self._timings["infer"].append(infer_ms)
+
+    def published(self, latency_ms: float, postprocess_ms: float) -> None:
+        """One frame's outputs published, ``latency_ms`` after its header stamp."""
+        with self._lock:
+            self.totals["published"] += 1
+            self._window["published"] += 1
+            self._timings["latency"].append(latency_ms)
+            self._timings["postprocess"].append(postprocess_ms)
+
+    def queue_depth(self, depth: int) -> None:
+        """Observe the inference -> publish queue depth (the maximum is reported)."""
+        with self._lock:
+            self.queue_max = max(self.queue_max, depth)
+
+    def report(self) -> dict[str, float | int | None]:
+        """Totals, bad-frame reasons, batch sizes, window rates (fps_in, fps_out) and p50/p99 of each timing
+        over the window since the last report (None without samples); starts a new window."""
+        with self._lock:
+            now = self._clock()
+            seconds = max(now - self._window_start, 1e-9)
+            values: dict[str, float | int | None] = {
+                "frames_in": self.totals["received"],
+                "frames_out": self.totals["published"],
+                "dropped": self.totals["dropped"],
+                "bad_frames": self.totals["bad"],
+                "failed": self.totals["failed"],
+                "fps_in": self._window["received"] / seconds,
+                "fps_out": self._window["published"] / seconds,
+                "window_dropped": self._window["dropped"],
+                "window_bad": self._window["bad"],
+                "window_failed": self._window["failed"],
+                "queue_max": self.queue_max,
+                "batches": sum(self.batch_sizes.values()),
+                "batch_size_max": max(self.batch_sizes, default=0),
+            }
+            values.update({f"bad_{reason}": n for reason, n in sorted(self.bad_reasons.items())})
+            values.update({f"batches_of_{size}": n for size, n in sorted(self.batch_sizes.items())})
+            for stage, samples in self._timings.items():
+                values[f"{stage}_ms_p50"] = percentile(samples, 50)
+                values[f"{stage}_ms_p99"] = percentile(samples, 99)
+                samples.clear()
+            self._window.clear()
+            self._window_start = now
+            return values
