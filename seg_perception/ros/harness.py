@@ -240,8 +240,10 @@ class NodeClient:
     def has(self, camera: str, output: str, stamp: int) -> bool:
         return stamp in self.received[(camera, output)]
 
-    def latest_diagnostics(self) -> dict[str, str] | None:
-        return self.diagnostics[-1] if self.diagnostics else None
+    def latest_diagnostics(self, node: str = "") -> dict[str, str] | None:
+        """The newest status of the node whose name contains ``node`` ('' = any), or None."""
+        matching = [status for status in self.diagnostics if node in status["name"]]
+        return matching[-1] if matching else None
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -93,18 +93,16 @@ def label_info_json(drivable: tuple[str, ...]) -> str:
 
 
 def share_dirs() -> list[Path]:
-    """Where the shipped model may live: the installed share folder, then the source checkout."""
+    """Where the shipped model may live: the share folder found through ament_index, the one of the Python
+    prefix this package is installed into (pip), then the source checkout."""
     dirs = []
     try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+        from ament_index_python.packages import get_package_share_directory
 
-        try:
-            dirs.append(Path(get_package_share_directory(PACKAGE)))
-        except PackageNotFoundError:
-            pass
-    except ImportError:
+        dirs.append(Path(get_package_share_directory(PACKAGE)))
+    except (ImportError, LookupError, OSError):  # not installed with ament, or AMENT_PREFIX_PATH unset
         pass
-    dirs.append(Path(__file__).resolve().parents[2])
+    dirs += [Path(sys.prefix) / "share" / PACKAGE, Path(__file__).resolve().parents[2]]
     return dirs
 
 
