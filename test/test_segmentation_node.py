@@ -4,6 +4,8 @@ loopback (test/conftest.py sets the loopback-only Fast DDS profile and a random 
 
 import array
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -269,3 +271,16 @@ def test_bad_model_or_parameters_fail_at_start_up_with_a_clear_message(tmp_path,
     process = NodeProcess(CONFIG, params, name="seg_bad_start")
     assert process.wait_exit(timeout=60) == 2, process.output
     assert "segmentation_node: error:" in process.output and message in process.output, process.output
+
+
+def test_the_core_imports_neither_rclpy_nor_torch_and_the_node_no_torch():
+    code = (
+        "import sys\n"
+        "import seg_perception.pipeline.semantic, seg_perception.pipeline.frame_sync, seg_perception.pipeline.stats\n"
+        "loaded = sorted({'torch', 'rclpy', 'onnxruntime', 'tensorrt'} & set(sys.modules))\n"
+        "assert not loaded, f'the ROS-free core imported {loaded}'\n"
+        "import seg_perception.ros.segmentation_node\n"
+        "assert 'torch' not in sys.modules, 'the node module imported torch'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
