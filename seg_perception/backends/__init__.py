@@ -16,7 +16,12 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from seg_perception.backends.base import BackendUnavailableError, InferenceBackend, TensorSpec
+from seg_perception.backends.base import (
+    BackendUnavailableError,
+    InferenceBackend,
+    TensorSpec,
+    UnsupportedPrecisionError,
+)
 
 __all__ = [
     "BACKEND_OPTIONS",
@@ -25,6 +30,7 @@ __all__ = [
     "BackendUnavailableError",
     "InferenceBackend",
     "TensorSpec",
+    "UnsupportedPrecisionError",
     "create_backend",
 ]
 

@@ -18,6 +18,10 @@ DEVICE_RE = re.compile(r"(cpu|cuda|tensorrt)(?::(\d+))?")
 """``cpu``, ``cuda``, ``cuda:N``; ``tensorrt`` / ``tensorrt:N`` (ONNX Runtime's TensorRT execution provider)."""
 
 
+class UnsupportedPrecisionError(ValueError):
+    """The backend does not run the requested precision on this device (callers may retry with fp32)."""
+
+
 class BackendUnavailableError(RuntimeError):
     """The backend cannot run on this machine (package not installed, no CUDA, provider missing); says why."""
 
@@ -89,7 +93,7 @@ class InferenceBackend(ABC):
         """ValueError when ``precision`` is not supported on ``device``."""
         supported = cls.supported_precisions(device)
         if precision not in supported:
-            raise ValueError(
+            raise UnsupportedPrecisionError(
                 f"the {cls.name} backend on {device} does not run precision {precision!r} "
                 f"(supported: {', '.join(supported)})"
             )

@@ -36,7 +36,13 @@ import torch
 import torch.nn.functional as F
 from google.protobuf.message import DecodeError
 
-from seg_perception.backends.base import BackendUnavailableError, InferenceBackend, TensorSpec, parse_device
+from seg_perception.backends.base import (
+    BackendUnavailableError,
+    InferenceBackend,
+    TensorSpec,
+    UnsupportedPrecisionError,
+    parse_device,
+)
 from seg_perception.data.cityscapes import read_image
 from seg_perception.pipeline.model_info import read_model_info, sidecar_path
 from seg_perception.pipeline.preprocess import normalize_image
@@ -411,7 +417,7 @@ class TensorRTBackend(InferenceBackend):
         supported = tensorrt_precisions(trt)
         if precision not in supported:
             removed = " (TensorRT 11 removed the FP16/INT8 builder flags)" if precision in ("fp16", "int8") else ""
-            raise ValueError(
+            raise UnsupportedPrecisionError(
                 f"TensorRT {trt.__version__} builds precision {', '.join(supported)} from an FP32 ONNX model, "
                 f"not {precision!r}{removed}"
             )

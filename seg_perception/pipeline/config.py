@@ -103,6 +103,8 @@ class SegmentationConfig:
         self._choice("output_reliability", RELIABILITIES)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if len(self.input_size) != 2:
+            raise ConfigError(f"input_size: must be [height, width], got {list(self.input_size)}")
         height, width = self.input_size
         if not ((height == width == 0) or (height > 0 and width > 0)):
             raise ConfigError(f"input_size: must be [0, 0] or two positive integers, got {list(self.input_size)}")
@@ -143,7 +145,7 @@ class SegmentationConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
-            raise ConfigError(f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(fields))}")
+            raise ConfigError(f"{', '.join(unknown)}: unknown parameter(s); known: {', '.join(sorted(fields))}")
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
 
 

@@ -8,6 +8,7 @@ sizes + one backend call) and ``finish`` (per frame: argmax, labels back to the 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_perception.backends import InferenceBackend, create_backend
+from seg_perception.backends import InferenceBackend, UnsupportedPrecisionError, create_backend
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig
 from seg_perception.pipeline.model_info import ModelInfo, read_model_info
 from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask, labels_to_input
@@ -23,6 +24,9 @@ from seg_perception.pipeline.preprocess import InputMapping, fit_image, normaliz
 
 SHIPPED_MODEL = Path("models") / "bisenetv2_synth.onnx"
 """The default model, relative to the package's share folder (or the source checkout)."""
+SHIPPED_CHECKPOINT = SHIPPED_MODEL.with_suffix(".pt")
+"""The default for the torch backend: the same model's PyTorch checkpoint."""
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class SemanticPipeline:
 
 
 def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -> Path:
-    """``config.model_path``, or the shipped model found in the first of ``share_dirs`` that holds it.
+    """``config.model_path``, or the shipped model (its checkpoint for the torch backend) found in the first of
+    ``share_dirs`` that holds it.
 
     FileNotFoundError naming the places searched.
     """
@@ -107,10 +112,11 @@ def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -
         if not path.is_file():
             raise FileNotFoundError(f"model_path: {path} does not exist")
         return path
+    shipped = SHIPPED_CHECKPOINT if config.backend == "torch" else SHIPPED_MODEL
     for folder in share_dirs:
-        if (folder / SHIPPED_MODEL).is_file():
-            return folder / SHIPPED_MODEL
-    raise FileNotFoundError(f"model_path is empty and no {SHIPPED_MODEL} in {', '.join(map(str, share_dirs))}")
+        if (folder / shipped).is_file():
+            return folder / shipped
+    raise FileNotFoundError(f"model_path is empty and no {shipped} in {', '.join(map(str, share_dirs))}")
 
 
 def open_backend(config: SegmentationConfig, model_path: Path) -> tuple[InferenceBackend, ModelInfo]:
@@ -127,7 +133,13 @@ def open_backend(config: SegmentationConfig, model_path: Path) -> tuple[Inferenc
             options["cache_dir"] = config.engine_cache_dir
         if config.calibration_images:
             options["calibration_images"] = config.calibration_images
-    backend = create_backend(config.backend, model_path, device=config.device, precision=config.precision, **options)
+    try:
+        backend = create_backend(
+            config.backend, model_path, device=config.device, precision=config.precision, **options
+        )
+    except UnsupportedPrecisionError as error:
+        LOGGER.warning("%s; falling back to fp32", error)
+        backend = create_backend(config.backend, model_path, device=config.device, precision="fp32", **options)
     try:
         if backend.name == "torch":
             from seg_perception.models.checkpoint import checkpoint_model_info

@@ -1,0 +1,345 @@
+"""Launch files read as Python syntax trees (the ROS ``launch`` package is not needed): every Node runs an
+installed console script of this package, every parameters file it names exists, is installed and holds exactly
+the node's parameters with the types of their defaults (ROS is strict about types), and every override and
+launch-argument choice is a valid value of the parameter it sets."""
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seg_perception.pipeline.config import BACKENDS, ConfigError, SegmentationConfig, parameter_defaults
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+PACKAGE = "seg_perception"
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+
+
+# -- setup.py, parsed ----------------------------------------------------------------------------------------
+
+
+def _setup_call() -> tuple[ast.Call, dict[str, object]]:
+    """The ``setup(...)`` call of setup.py and its module-level string constants (e.g. PACKAGE)."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) == "setup"]
+    assert len(calls) == 1, "setup.py: expected exactly one setup(...) call"
+    return calls[0], constants
+
+
+def _console_scripts() -> list[str]:
+    """Names of the console scripts declared in setup.py."""
+    call, _ = _setup_call()
+    for node in ast.walk(call):
+        if isinstance(node, ast.Dict) and any(getattr(k, "value", None) == "console_scripts" for k in node.keys):
+            scripts = node.values[[getattr(k, "value", None) for k in node.keys].index("console_scripts")]
+            return [ast.literal_eval(item).split("=")[0].strip() for item in scripts.elts]
+    raise AssertionError("setup.py declares no console_scripts")
+
+
+def _evaluate(node: ast.AST, constants: dict[str, object]):
+    """The value of a setup.py expression built from constants, f-strings, lists, tuples, ``+`` and glob()."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants[node.id]
+    if isinstance(node, ast.JoinedStr):
+        return "".join(str(_evaluate(part, constants)) for part in node.values)
+    if isinstance(node, ast.FormattedValue):
+        return _evaluate(node.value, constants)
+    if isinstance(node, ast.List):
+        return [_evaluate(item, constants) for item in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_evaluate(item, constants) for item in node.elts)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _evaluate(node.left, constants) + _evaluate(node.right, constants)
+    if isinstance(node, ast.Call) and _call_name(node) == "glob" and len(node.args) == 1:
+        pattern = _evaluate(node.args[0], constants)
+        return sorted(str(path.relative_to(REPO)) for path in REPO.glob(pattern))
+    raise AssertionError(f"setup.py: cannot evaluate {ast.unparse(node)}")
+
+
+def _installed_data_files() -> dict[str, list[str]]:
+    """setup.py's data_files as {destination folder: [source files relative to the repository]}."""
+    call, constants = _setup_call()
+    data_files = next((kw.value for kw in call.keywords if kw.arg == "data_files"), None)
+    assert data_files is not None, "setup.py: setup() has no data_files"
+    installed: dict[str, list[str]] = {}
+    for destination, sources in _evaluate(data_files, constants):
+        installed.setdefault(destination, []).extend(sources)
+    return installed
+
+
+# -- launch files, parsed ------------------------------------------------------------------------------------
+
+
+def _call_name(node: ast.Call) -> str | None:
+    """``Node`` for ``Node(...)`` and ``launch_ros.actions.Node(...)``."""
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.AST | None:
+    return next((kw.value for kw in call.keywords if kw.arg == name), None)
+
+
+def _string(node: ast.AST | None, what: str) -> str:
+    assert isinstance(node, ast.Constant) and isinstance(node.value, str), f"{what}: expected a string literal"
+    return node.value
+
+
+@dataclass
+class LaunchFile:
+    path: Path
+    tree: ast.AST
+    nodes: list[ast.Call] = field(default_factory=list)
+    arguments: dict[str, ast.Call] = field(default_factory=dict)
+    """DeclareLaunchArgument calls by argument name."""
+
+    def calls(self, name: str) -> list[ast.Call]:
+        return [node for node in ast.walk(self.tree) if isinstance(node, ast.Call) and _call_name(node) == name]
+
+    def argument_default(self, name: str) -> ast.AST | None:
+        return _keyword(self.arguments[name], "default_value") if name in self.arguments else None
+
+    def where(self, node: ast.AST) -> str:
+        return f"{self.path.name}:{node.lineno}"
+
+
+def _parse_launch(path: Path) -> LaunchFile:
+    launch = LaunchFile(path, ast.parse(path.read_text(), filename=str(path)))
+    launch.nodes = launch.calls("Node")
+    for call in launch.calls("DeclareLaunchArgument"):
+        name_node = call.args[0] if call.args else _keyword(call, "name")
+        launch.arguments[_string(name_node, f"{launch.where(call)} DeclareLaunchArgument name")] = call
+    return launch
+
+
+def _share_config_file(node: ast.AST | None) -> str | None:
+    """``config/X`` for ``PathJoinSubstitution([FindPackageShare("seg_perception"), "config", X])``, else None."""
+    if not (isinstance(node, ast.Call) and _call_name(node) == "PathJoinSubstitution"):
+        return None
+    assert len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)), ast.unparse(node)
+    parts = node.args[0].elts
+    if not (parts and isinstance(parts[0], ast.Call) and _call_name(parts[0]) == "FindPackageShare"):
+        return None
+    package = _string(parts[0].args[0] if parts[0].args else None, f"{ast.unparse(node)}: package")
+    assert package == PACKAGE, f"{ast.unparse(node)}: a file of another package"
+    rest = [_string(part, ast.unparse(node)) for part in parts[1:]]
+    return "/".join(rest) if rest and rest[0] == "config" else None
+
+
+def _launch_configuration(node: ast.AST) -> str | None:
+    """The argument name of ``LaunchConfiguration("name")``, else None."""
+    if isinstance(node, ast.Call) and _call_name(node) == "LaunchConfiguration":
+        return _string(node.args[0] if node.args else None, ast.unparse(node))
+    return None
+
+
+@dataclass
+class NodeParameters:
+    files: list[str]
+    """``config/...`` parameter files, relative to the repository (and the share folder)."""
+    overrides: dict[str, ast.AST]
+    """{parameter name: value expression} of the dicts in ``parameters``."""
+
+
+def _node_parameters(launch: LaunchFile, node: ast.Call) -> NodeParameters:
+    """The parameter files and overrides of ``node``; fails on a ``parameters`` element this test cannot check."""
+    result = NodeParameters([], {})
+    parameters = _keyword(node, "parameters")
+    if parameters is None:
+        return result
+    assert isinstance(parameters, (ast.List, ast.Tuple)), f"{launch.where(node)}: parameters must be a list literal"
+    for element in parameters.elts:
+        if isinstance(element, ast.Dict):
+            for key, value in zip(element.keys, element.values, strict=True):
+                name = _string(key, f"{launch.where(element)} parameter override key")
+                result.overrides[name] = value
+            continue
+        target = element
+        argument = _launch_configuration(element)
+        if argument is not None:
+            assert argument in launch.arguments, (
+                f"{launch.where(element)}: parameters use LaunchConfiguration({argument!r}) but no "
+                f"DeclareLaunchArgument({argument!r}) declares it"
+            )
+            target = launch.argument_default(argument)
+            assert target is not None, f"{launch.where(element)}: launch argument {argument!r} has no default_value"
+        config_file = _share_config_file(target)
+        assert config_file is not None, (
+            f"{launch.where(element)}: cannot check parameters element {ast.unparse(element)} "
+            "(expected a dict, or PathJoinSubstitution([FindPackageShare('seg_perception'), 'config', FILE]), "
+            "directly or as a launch argument's default)"
+        )
+        result.files.append(config_file)
+    return result
+
+
+def _ros_parameters(config_file: str) -> dict[str, object]:
+    """The ``/**: ros__parameters`` section of a parameters file."""
+    data = yaml.safe_load((REPO / config_file).read_text())
+    assert isinstance(data, dict) and isinstance(data.get("/**"), dict), f"{config_file}: no '/**' section"
+    parameters = data["/**"].get("ros__parameters")
+    assert isinstance(parameters, dict), f"{config_file}: no '/**: ros__parameters' mapping"
+    return parameters
+
+
+def _type_mismatch(value: object, default: object) -> str | None:
+    """Why ROS would reject ``value`` for a parameter declared with ``default``, or None (types are exact:
+    bool is not int, int is not float)."""
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            return f"expected a list, got {type(value).__name__} {value!r}"
+        if not value:
+            return "an empty list has no element type"
+        element = type(default[0])
+        wrong = [item for item in value if type(item) is not element]
+        return f"expected a list of {element.__name__}, got items {wrong!r}" if wrong else None
+    if type(value) is not type(default):
+        return f"expected {type(default).__name__}, got {type(value).__name__} {value!r}"
+    return None
+
+
+@pytest.fixture(params=LAUNCH_FILES, ids=[path.name for path in LAUNCH_FILES])
+def launch(request) -> LaunchFile:
+    return _parse_launch(request.param)
+
+
+def _params_files(launch: LaunchFile) -> list[str]:
+    return sorted({name for node in launch.nodes for name in _node_parameters(launch, node).files})
+
+
+# -- tests ---------------------------------------------------------------------------------------------------
+
+
+def test_there_are_launch_files():
+    assert LAUNCH_FILES, f"no launch/*.launch.py in {REPO}"
+
+
+def test_type_check_is_strict():
+    assert _type_mismatch(1.0, 1.0) is None and _type_mismatch([0, 0], [0, 0]) is None
+    assert _type_mismatch(1, 1.0) and _type_mismatch(1.0, 1) and _type_mismatch(1, True) and _type_mismatch("1", 1)
+    assert _type_mismatch([0.5, 1], [0, 0]) and _type_mismatch([], [""]) and _type_mismatch("road", ["road"])
+
+
+def test_launch_file_starts_nodes_of_this_package(launch):
+    assert launch.nodes, f"{launch.path.name}: no Node(...) call found (nothing would be launched)"
+    scripts = _console_scripts()
+    for node in launch.nodes:
+        package = _string(_keyword(node, "package"), f"{launch.where(node)} Node package")
+        assert package == PACKAGE, f"{launch.where(node)}: Node package {package!r}, expected {PACKAGE!r}"
+        executable = _string(_keyword(node, "executable"), f"{launch.where(node)} Node executable")
+        assert executable in scripts, f"{launch.where(node)}: executable {executable!r} is not in setup.py {scripts}"
+        assert (VENV_BIN / executable).is_file(), f"{launch.where(node)}: {executable} not installed in {VENV_BIN}"
+
+
+def test_parameters_files_exist_and_are_installed(launch):
+    installed = _installed_data_files()
+    share = Path(sys.prefix) / "share" / PACKAGE
+    named = set(_params_files(launch))
+    for call in launch.calls("PathJoinSubstitution"):  # also files outside ``parameters``, e.g. argument defaults
+        config_file = _share_config_file(call)
+        if config_file is not None:
+            named.add(config_file)
+    for config_file in sorted(named):
+        assert (REPO / config_file).is_file(), f"{launch.path.name}: {config_file} is not in the repository"
+        destination = f"share/{PACKAGE}/{Path(config_file).parent.as_posix()}"
+        assert config_file in installed.get(destination, []), (
+            f"{launch.path.name}: {config_file} is not installed into {destination} by setup.py data_files"
+        )
+        assert (share / config_file).is_file(), f"{config_file} is not in the installed share folder {share}"
+
+
+def test_every_node_names_a_parameters_file(launch):
+    for node in launch.nodes:
+        assert _node_parameters(launch, node).files, f"{launch.where(node)}: Node names no parameters file"
+
+
+def test_parameters_file_holds_exactly_the_node_parameters_with_their_types(launch):
+    defaults = parameter_defaults()
+    for config_file in _params_files(launch):
+        parameters = _ros_parameters(config_file)
+        missing, unknown = sorted(set(defaults) - set(parameters)), sorted(set(parameters) - set(defaults))
+        assert not missing and not unknown, f"{config_file}: missing parameters {missing}, unknown {unknown}"
+        mismatches = {name: why for name, value in parameters.items() if (why := _type_mismatch(value, defaults[name]))}
+        assert not mismatches, f"{config_file}: parameter types differ from their defaults: {mismatches}"
+
+
+def test_parameters_file_is_a_valid_config(launch):
+    for config_file in _params_files(launch):
+        try:
+            SegmentationConfig.from_values(_ros_parameters(config_file))
+        except ConfigError as error:
+            pytest.fail(f"{config_file}: {error}")
+
+
+def test_parameter_overrides_name_real_parameters(launch):
+    defaults = parameter_defaults()
+    for node in launch.nodes:
+        node_parameters = _node_parameters(launch, node)
+        for name, value in node_parameters.overrides.items():
+            assert name in defaults, f"{launch.where(node)}: override of unknown parameter {name!r}"
+            argument = _launch_configuration(value)
+            if argument is None:
+                continue
+            assert argument in launch.arguments, (
+                f"{launch.where(node)}: override {name!r} uses undeclared launch argument {argument!r}"
+            )
+            default = launch.argument_default(argument)
+            if isinstance(default, ast.Constant) and isinstance(defaults[name], str) and node_parameters.files:
+                values = {**_ros_parameters(node_parameters.files[-1]), name: default.value}
+                try:
+                    SegmentationConfig.from_values(values)
+                except ConfigError as error:
+                    pytest.fail(f"{launch.where(node)}: launch argument {argument!r} default: {error}")
+
+
+def _argument_parameters(launch: LaunchFile) -> dict[str, set[str]]:
+    """{launch argument: parameters it sets}: the parameter of the same name, and overrides that use it."""
+    defaults = parameter_defaults()
+    parameters = {name: {name} & set(defaults) for name in launch.arguments}
+    for node in launch.nodes:
+        for name, value in _node_parameters(launch, node).overrides.items():
+            argument = _launch_configuration(value)
+            if argument in parameters and name in defaults:
+                parameters[argument].add(name)
+    return parameters
+
+
+def test_launch_argument_choices_are_valid_parameter_values(launch):
+    argument_parameters = _argument_parameters(launch)
+    checked = 0
+    for name, call in launch.arguments.items():
+        choices_node = _keyword(call, "choices")
+        if choices_node is None:
+            continue
+        choices = ast.literal_eval(choices_node)
+        assert choices, f"{launch.where(call)}: argument {name!r} has empty choices"
+        default = _keyword(call, "default_value")
+        if isinstance(default, ast.Constant):
+            assert default.value in choices, f"{launch.where(call)}: default {default.value!r} not in {choices}"
+        for parameter in sorted(argument_parameters[name]):
+            for choice in choices:
+                try:
+                    SegmentationConfig.from_values({parameter: choice})
+                except ConfigError as error:
+                    pytest.fail(f"{launch.where(call)}: choice {choice!r} of argument {name!r}: {error}")
+            checked += 1
+        if name == "backend":
+            assert tuple(choices) == BACKENDS, f"{launch.where(call)}: backend choices {choices} != {BACKENDS}"
+    if "backend" in launch.arguments and _keyword(launch.arguments["backend"], "choices") is not None:
+        assert checked, f"{launch.path.name}: the backend argument's choices were not checked"

@@ -1,0 +1,611 @@
+"""The ROS-free semantic pipeline: settings, pre/post-processing, SemanticPipeline with the shipped model, model
+resolution and loading, and the statistics of a running pipeline. Expected values are worked out by hand on tiny
+arrays or by an independent computation in the test (OpenCV / numpy directly), never by the code under test.
+"""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from seg_perception.backends import create_backend
+from seg_perception.data.cityscapes import CityscapesDataset
+from seg_perception.data.synthetic import generate_split
+from seg_perception.pipeline.config import ConfigError, SegmentationConfig, parameter_defaults, parameter_description
+from seg_perception.pipeline.model_info import read_model_info
+from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask, labels_to_input
+from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch, normalize_image
+from seg_perception.pipeline.semantic import SemanticPipeline, open_backend, resolve_model_path
+from seg_perception.pipeline.stats import PipelineStats
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_ONNX = REPO / "models" / "bisenetv2_synth.onnx"
+SHIPPED_CHECKPOINT = REPO / "models" / "bisenetv2_synth.pt"
+PAD = (124, 116, 104)  # round(255 * ImageNet mean), the shipped model's letterbox padding
+
+
+def _raises_config_error(name: str, **values) -> str:
+    """Build a config from ``values``; asserts ConfigError whose message starts with ``name``; returns it."""
+    with pytest.raises(ConfigError) as info:
+        SegmentationConfig(**values)
+    message = str(info.value)
+    assert re.match(rf"{re.escape(name)}\b", message), f"message does not start with {name!r}: {message!r}"
+    return message
+
+
+# -- SegmentationConfig ---------------------------------------------------------------------------------------
+
+
+def test_config_defaults_are_valid():
+    config = SegmentationConfig()
+    assert config.backend == "auto" and config.input_size == (0, 0) and config.drivable_classes == ("road",)
+    assert config.cameras == ("",) and config.drivable_train_ids == (0,)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("backend", "tensorflow"),
+        ("precision", "fp64"),
+        ("resize_mode", "crop"),
+        ("output_resolution", "native"),
+        ("input_reliability", "sometimes"),
+        ("output_reliability", "sometimes"),
+        ("device", "gpu"),
+        ("input_size", (0, 5)),
+        ("input_size", (-1, 2)),
+        ("drivable_classes", ("roadd",)),
+        ("drivable_classes", ()),
+        ("overlay_alpha", 1.5),
+        ("overlay_alpha", -0.1),
+        ("cameras", ()),
+        ("cameras", ("front", "front")),
+        ("cameras", ("/abs",)),
+        ("cameras", ("front/",)),
+        ("sync_slop", -1.0),
+        ("sync_timeout", -0.5),
+        ("log_throttle", -1.0),
+        ("queue_size", 0),
+        ("input_depth", 0),
+        ("output_depth", 0),
+        ("max_image_pixels", 0),
+        ("diagnostics_period", 0.0),
+        ("threads", -1),
+    ],
+)
+def test_config_rejects_bad_value_naming_the_parameter(name, value):
+    _raises_config_error(name, **{name: value})
+
+
+def test_config_error_messages_say_what_is_wrong():
+    assert "'roadd'" in _raises_config_error("drivable_classes", drivable_classes=("roadd",))
+    assert "empty" in _raises_config_error("drivable_classes", drivable_classes=())
+    assert "'gpu'" in _raises_config_error("device", device="gpu")
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
+def test_config_accepts_devices(device):
+    assert SegmentationConfig(device=device).device == device
+
+
+@pytest.mark.parametrize("value", [[256], [1, 2, 3]])
+def test_config_rejects_input_size_of_wrong_length_naming_it(value):
+    with pytest.raises(ConfigError, match=r"^input_size\b"):
+        SegmentationConfig.from_values({"input_size": value})
+
+
+def test_from_values_turns_lists_into_tuples():
+    config = SegmentationConfig.from_values(
+        {"input_size": [128, 256], "drivable_classes": ["road", "sidewalk"], "cameras": ["front", "rear"]}
+    )
+    assert config.input_size == (128, 256) and isinstance(config.input_size, tuple)
+    assert config.drivable_classes == ("road", "sidewalk") and isinstance(config.drivable_classes, tuple)
+    assert config.cameras == ("front", "rear") and isinstance(config.cameras, tuple)
+    hash(config)  # frozen and hashable: no list left inside
+
+
+def test_from_values_rejects_unknown_keys_naming_them():
+    with pytest.raises(ConfigError) as info:
+        SegmentationConfig.from_values({"backend": "torch", "moddel_path": "x.onnx"})
+    assert str(info.value).startswith("moddel_path"), str(info.value)
+    assert "model_path" in str(info.value)  # the known names are listed
+
+
+def test_from_values_validates_like_the_constructor():
+    with pytest.raises(ConfigError, match=r"^cameras\b"):
+        SegmentationConfig.from_values({"cameras": ["a", "a"]})
+
+
+def test_drivable_train_ids():
+    assert SegmentationConfig(drivable_classes=("road", "sidewalk")).drivable_train_ids == (0, 1)
+    assert SegmentationConfig(drivable_classes=("terrain", "road")).drivable_train_ids == (9, 0)
+
+
+def test_parameter_defaults_one_entry_per_field_with_lists_for_tuples():
+    defaults = parameter_defaults()
+    fields = dataclasses.fields(SegmentationConfig)
+    assert list(defaults) == [f.name for f in fields]
+    for f in fields:
+        if isinstance(f.default, tuple):
+            assert defaults[f.name] == list(f.default) and type(defaults[f.name]) is list, f.name
+        else:
+            assert defaults[f.name] == f.default and type(defaults[f.name]) is type(f.default), f.name
+    assert defaults["input_size"] == [0, 0] and defaults["cameras"] == [""] and defaults["drivable_classes"] == ["road"]
+    assert SegmentationConfig.from_values(defaults) == SegmentationConfig()
+
+
+def test_parameter_description_for_every_field():
+    for f in dataclasses.fields(SegmentationConfig):
+        description = parameter_description(f.name)
+        assert isinstance(description, str) and description.strip(), f.name
+
+
+# -- pre-processing ------------------------------------------------------------------------------------------
+
+
+def _random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_fit_image_resize_is_a_plain_bilinear_resize_over_the_full_input():
+    image = _random_image(37, 53)
+    fitted, mapping = fit_image(image, (64, 96), "resize", PAD)
+    np.testing.assert_array_equal(fitted, cv2.resize(image, (96, 64), interpolation=cv2.INTER_LINEAR))
+    assert mapping == InputMapping(input_size=(37, 53), model_size=(64, 96), region=(0, 0, 64, 96))
+
+
+def test_fit_image_letterbox_of_a_wide_frame_pads_top_and_bottom():
+    image = _random_image(100, 400, seed=1)
+    fitted, mapping = fit_image(image, (256, 512), "letterbox", PAD)
+    # scale = min(256 / 100, 512 / 400) = 1.28 -> 128 x 512, centred: top (256 - 128) / 2 = 64
+    assert fitted.shape == (256, 512, 3) and fitted.dtype == np.uint8
+    assert mapping == InputMapping(input_size=(100, 400), model_size=(256, 512), region=(64, 0, 128, 512))
+    np.testing.assert_array_equal(fitted[64:192], cv2.resize(image, (512, 128), interpolation=cv2.INTER_LINEAR))
+    assert (fitted[:64] == PAD).all() and (fitted[192:] == PAD).all()
+
+
+def test_fit_image_letterbox_of_a_tall_frame_pads_left_and_right():
+    image = _random_image(300, 100, seed=2)
+    fitted, mapping = fit_image(image, (256, 512), "letterbox", PAD)
+    # scale = min(256 / 300, 512 / 100) = 0.8533 -> 256 x round(85.33) = 85, left (512 - 85) // 2 = 213
+    assert mapping == InputMapping(input_size=(300, 100), model_size=(256, 512), region=(0, 213, 256, 85))
+    np.testing.assert_array_equal(fitted[:, 213:298], cv2.resize(image, (85, 256), interpolation=cv2.INTER_LINEAR))
+    assert (fitted[:, :213] == PAD).all() and (fitted[:, 298:] == PAD).all()
+
+
+@pytest.mark.parametrize("mode", ["resize", "letterbox"])
+def test_fit_image_of_a_frame_already_at_size_is_unchanged(mode):
+    image = _random_image(32, 48, seed=3)
+    fitted, mapping = fit_image(image, (32, 48), mode, PAD)
+    np.testing.assert_array_equal(fitted, image)
+    assert mapping == InputMapping(input_size=(32, 48), model_size=(32, 48), region=(0, 0, 32, 48))
+
+
+def test_fit_image_rejects_an_unknown_mode():
+    with pytest.raises(ValueError, match="stretch"):
+        fit_image(_random_image(4, 4), (8, 8), "stretch", PAD)
+
+
+def test_normalize_batch_hand_computed():
+    image = np.array([[[0, 0, 0], [255, 255, 255]], [[51, 102, 153], [255, 0, 51]]], np.uint8)
+    out = normalize_batch([image], mean=(0.5, 0.4, 0.2), std=(0.5, 0.2, 0.4))
+    assert out.shape == (1, 3, 2, 2) and out.dtype == np.float32 and out.flags.c_contiguous
+    # (x / 255 - mean) / std per channel, pixels (0,0) (0,1) / (1,0) (1,1)
+    expected = [
+        [[-1.0, 1.0], [-0.6, 1.0]],  # R: mean 0.5, std 0.5
+        [[-2.0, 3.0], [0.0, -2.0]],  # G: mean 0.4, std 0.2
+        [[-0.5, 2.0], [1.0, 0.0]],  # B: mean 0.2, std 0.4
+    ]
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
+
+
+def test_normalize_batch_stacks_frames_in_order():
+    first, second = _random_image(3, 5, seed=4), _random_image(3, 5, seed=5)
+    out = normalize_batch([first, second], mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    assert out.shape == (2, 3, 3, 5) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out[1], second.transpose(2, 0, 1) / 255.0, atol=1e-6)
+    np.testing.assert_allclose(out[0], first.transpose(2, 0, 1) / 255.0, atol=1e-6)
+
+
+def test_normalize_image_is_normalize_batch_of_a_resize():
+    image = _random_image(30, 50, seed=6)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    out = normalize_image(image, (16, 40), mean, std)
+    assert out.shape == (1, 3, 16, 40) and out.dtype == np.float32
+    resized = cv2.resize(image, (40, 16), interpolation=cv2.INTER_LINEAR).astype(np.float64) / 255.0
+    expected = ((resized - mean) / std).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    np.testing.assert_array_equal(out, normalize_batch([cv2.resize(image, (40, 16))], mean, std))
+
+
+# -- post-processing -----------------------------------------------------------------------------------------
+
+LABELS_4X4 = np.arange(16, dtype=np.uint8).reshape(4, 4)
+"""[[0 1 2 3] [4 5 6 7] [8 9 10 11] [12 13 14 15]]"""
+
+
+def test_letterbox_mapping_of_a_tiny_frame():
+    # a 4x8 frame letterboxed into 4x4: scale 0.5 -> 2x4 at top 1
+    _, mapping = fit_image(np.zeros((4, 8, 3), np.uint8), (4, 4), "letterbox", PAD)
+    assert mapping == InputMapping(input_size=(4, 8), model_size=(4, 4), region=(1, 0, 2, 4))
+
+
+def test_labels_to_input_crops_the_region_then_resizes_nearest():
+    mapping = InputMapping(input_size=(4, 8), model_size=(4, 4), region=(1, 0, 2, 4))
+    full = labels_to_input(LABELS_4X4, mapping)
+    assert full.dtype == np.uint8
+    assert full.tolist() == [
+        [4, 4, 5, 5, 6, 6, 7, 7],
+        [4, 4, 5, 5, 6, 6, 7, 7],
+        [8, 8, 9, 9, 10, 10, 11, 11],
+        [8, 8, 9, 9, 10, 10, 11, 11],
+    ]
+    assert labels_to_input(LABELS_4X4, mapping, full_size=False).tolist() == [[4, 5, 6, 7], [8, 9, 10, 11]]
+
+
+def test_labels_to_input_of_a_pillarbox_region_at_its_size():
+    mapping = InputMapping(input_size=(4, 2), model_size=(4, 4), region=(0, 1, 4, 2))
+    out = labels_to_input(LABELS_4X4, mapping)
+    assert out.tolist() == [[1, 2], [5, 6], [9, 10], [13, 14]] and out.flags.c_contiguous
+
+
+def test_labels_to_input_of_a_full_region():
+    mapping = InputMapping(input_size=(2, 2), model_size=(4, 4), region=(0, 0, 4, 4))
+    assert labels_to_input(LABELS_4X4, mapping, full_size=False).tolist() == LABELS_4X4.tolist()
+    # 4 -> 2 nearest: OpenCV takes source index floor(2 * i): rows/cols 0 and 2
+    assert labels_to_input(LABELS_4X4, mapping).tolist() == [[0, 2], [8, 10]]
+
+
+def test_drivable_mask_is_255_exactly_on_the_listed_ids():
+    labels = np.array([[0, 1, 2], [255, 0, 13], [9, 18, 254]], np.uint8)
+    road = drivable_mask(labels, (0,))
+    assert road.dtype == np.uint8 and road.shape == (3, 3)
+    assert road.tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 0]]
+    assert drivable_mask(labels, (0, 13, 9)).tolist() == [[255, 0, 0], [0, 255, 255], [255, 0, 0]]
+
+
+LABELS_2X3 = np.array([[0, 1, 255], [13, 255, 18]], np.uint8)
+COLOURS = {0: (128, 64, 128), 1: (244, 35, 232), 13: (0, 0, 142), 18: (119, 11, 32)}  # Cityscapes table
+
+
+def test_colour_overlay_alpha_0_returns_the_image():
+    image = _random_image(2, 3, seed=7)
+    np.testing.assert_array_equal(colour_overlay(image, LABELS_2X3, 0.0), image)
+
+
+def test_colour_overlay_alpha_1_gives_class_colours_and_keeps_unlabeled_pixels():
+    image = _random_image(2, 3, seed=8)
+    out = colour_overlay(image, LABELS_2X3, 1.0)
+    assert out.dtype == np.uint8 and out.shape == (2, 3, 3)
+    for y, x in np.ndindex(2, 3):
+        label = int(LABELS_2X3[y, x])
+        expected = image[y, x].tolist() if label == 255 else list(COLOURS[label])
+        assert out[y, x].tolist() == expected, (y, x, label)
+
+
+def test_colour_overlay_half_blends():
+    image = _random_image(2, 3, seed=9)
+    out = colour_overlay(image, LABELS_2X3, 0.5).astype(int)
+    for y, x in np.ndindex(2, 3):
+        label = int(LABELS_2X3[y, x])
+        expected = image[y, x].astype(int) if label == 255 else (image[y, x].astype(int) + COLOURS[label]) / 2
+        assert np.abs(out[y, x] - expected).max() <= 1, (y, x)
+
+
+def test_colour_overlay_resizes_a_smaller_image_to_the_labels():
+    image = _random_image(2, 3, seed=10)
+    labels = np.repeat(np.repeat(LABELS_2X3, 2, axis=0), 2, axis=1)  # 4 x 6
+    resized = cv2.resize(image, (6, 4), interpolation=cv2.INTER_LINEAR)
+    out = colour_overlay(image, labels, 0.0)
+    assert out.shape == (4, 6, 3)
+    np.testing.assert_array_equal(out, resized)
+    out = colour_overlay(image, labels, 1.0)
+    unlabeled = labels == 255
+    np.testing.assert_array_equal(out[unlabeled], resized[unlabeled])
+    np.testing.assert_array_equal(out[labels == 13], np.tile((0, 0, 142), ((labels == 13).sum(), 1)))
+
+
+# -- SemanticPipeline with the shipped model -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    """Synthetic frames: three at 128x256 (one sequence) and one at 200x300."""
+    root = tmp_path_factory.mktemp("frames")
+    generate_split(root / "small", "val", 1, 3, 128, 256, seed=0)
+    generate_split(root / "other", "val", 1, 1, 200, 300, seed=1)
+    small = CityscapesDataset(root / "small", "val")
+    other = CityscapesDataset(root / "other", "val")
+    images = [small[i].image for i in range(3)] + [other[0].image]
+    assert [im.shape for im in images] == [(128, 256, 3)] * 3 + [(200, 300, 3)]
+    return images
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """(ONNX Runtime CPU backend, ModelInfo) of the shipped model."""
+    backend = create_backend("onnxruntime", SHIPPED_ONNX, device="cpu")
+    info = read_model_info(SHIPPED_ONNX)
+    assert info.input_size == (256, 512) and info.dynamic
+    yield backend, info
+    backend.close()
+
+
+def test_batch_gives_the_labels_of_single_frame_calls(shipped, frames):
+    pipeline = SemanticPipeline(*shipped, SegmentationConfig())
+    batch_frames = [frames[0], frames[3], frames[2]]  # two sizes in one batch
+    batch = pipeline.infer(batch_frames)
+    assert batch.logits.shape == (3, 19, 256, 512) and len(batch.mappings) == 3
+    for index, frame in enumerate(batch_frames):
+        together = pipeline.finish(batch, index).labels
+        alone = pipeline.finish(pipeline.infer([frame]), 0).labels
+        assert together.shape == alone.shape == frame.shape[:2]
+        agreement = (together == alone).mean()
+        assert agreement >= 0.999, (index, agreement)
+
+
+def test_labels_at_input_resolution_and_drivable_area(shipped, frames):
+    pipeline = SemanticPipeline(*shipped, SegmentationConfig())
+    batch = pipeline.infer(frames)
+    assert batch.preprocess_ms >= 0 and batch.infer_ms >= 0
+    for index, frame in enumerate(frames):
+        result = pipeline.finish(batch, index)
+        assert result.labels.shape == frame.shape[:2] and result.labels.dtype == np.uint8
+        assert result.labels.max() < 19
+        assert result.postprocess_ms >= 0
+        np.testing.assert_array_equal(result.drivable, (result.labels == 0).astype(np.uint8) * 255)
+        assert pipeline.finish(batch, index, with_drivable=False).drivable is None
+    # a trained model on its own kind of scenes: road is found
+    assert (pipeline.finish(batch, 0).labels == 0).mean() > 0.05
+
+
+def test_labels_at_model_resolution(shipped, frames):
+    pipeline = SemanticPipeline(*shipped, SegmentationConfig(output_resolution="model"))
+    assert pipeline.model_size == (256, 512)
+    batch = pipeline.infer(frames[2:])
+    for index in range(2):
+        result = pipeline.finish(batch, index)
+        assert result.labels.shape == (256, 512) and result.drivable.shape == (256, 512)
+
+
+def test_letterbox_through_the_pipeline(shipped, frames):
+    pipeline = SemanticPipeline(*shipped, SegmentationConfig(resize_mode="letterbox"))
+    batch = pipeline.infer([frames[3], frames[0]])
+    # 200x300 -> scale min(1.28, 1.7067) = 1.28 -> 256 x 384 at left 64; 128x256 -> scale 2 -> full
+    assert batch.mappings[0].region == (0, 64, 256, 384)
+    assert batch.mappings[1].region == (0, 0, 256, 512)
+    assert pipeline.finish(batch, 0).labels.shape == (200, 300)
+    model = SemanticPipeline(*shipped, SegmentationConfig(resize_mode="letterbox", output_resolution="model"))
+    assert model.finish(batch, 0).labels.shape == (256, 384)  # the frame's region of the model input
+
+
+def test_requested_input_size_of_a_dynamic_model(shipped, frames):
+    pipeline = SemanticPipeline(*shipped, SegmentationConfig(input_size=(128, 256), output_resolution="model"))
+    assert pipeline.model_size == (128, 256)
+    batch = pipeline.infer([frames[3]])
+    assert batch.logits.shape == (1, 19, 128, 256)
+    assert pipeline.finish(batch, 0).labels.shape == (128, 256)
+
+
+def test_overlay_through_the_pipeline(shipped, frames):
+    pipeline = SemanticPipeline(*shipped, SegmentationConfig(overlay_alpha=1.0))
+    labels = pipeline.finish(pipeline.infer([frames[0]]), 0).labels
+    overlay = pipeline.overlay(frames[0], labels)
+    assert overlay.shape == frames[0].shape and overlay.dtype == np.uint8
+    road = labels == 0
+    assert road.any() and (overlay[road] == (128, 64, 128)).all()
+
+
+@pytest.fixture(scope="module")
+def fixed_model(tmp_path_factory):
+    """A randomly initialised BiSeNetV2 exported by seg-export at a fixed 64x128 (no --dynamic)."""
+    import torch
+
+    from seg_perception.models import build_model
+    from seg_perception.tools import export
+
+    out = tmp_path_factory.mktemp("fixed")
+    torch.manual_seed(0)
+    checkpoint = out / "model.pt"
+    torch.save({"model": build_model("bisenetv2").state_dict(), "config": {"model": {"name": "bisenetv2"}}}, checkpoint)
+    onnx_path = out / "model.onnx"
+    assert export.main(["--checkpoint", str(checkpoint), "--out", str(onnx_path), "--height", "64",
+                        "--width", "128"]) == 0  # fmt: skip
+    return onnx_path
+
+
+class _CountingBackend:
+    """Wraps a backend and records the input shape of every call."""
+
+    def __init__(self, backend):
+        self.backend, self.calls = backend, []
+
+    def infer(self, inputs):
+        self.calls.append({name: array.shape for name, array in inputs.items()})
+        return self.backend.infer(inputs)
+
+
+def test_fixed_size_model_rejects_another_input_size(fixed_model):
+    info = read_model_info(fixed_model)
+    assert not info.dynamic and info.input_size == (64, 128)
+    with create_backend("onnxruntime", fixed_model, device="cpu") as backend:
+        with pytest.raises(ConfigError, match=r"^input_size\b"):
+            SemanticPipeline(backend, info, SegmentationConfig(input_size=(32, 64)))
+        SemanticPipeline(backend, info, SegmentationConfig(input_size=(64, 128)))  # its own size is fine
+
+
+def test_fixed_size_model_runs_a_batch_one_call_per_frame(fixed_model, frames):
+    info = read_model_info(fixed_model)
+    with create_backend("onnxruntime", fixed_model, device="cpu") as backend:
+        counting = _CountingBackend(backend)
+        pipeline = SemanticPipeline(counting, info, SegmentationConfig())
+        batch = pipeline.infer([frames[0], frames[3]])
+    assert counting.calls == [{"image": (1, 3, 64, 128)}, {"image": (1, 3, 64, 128)}]
+    assert batch.logits.shape == (2, 19, 64, 128)
+    assert pipeline.finish(batch, 0).labels.shape == (128, 256)
+    assert pipeline.finish(batch, 1).labels.shape == (200, 300)
+
+
+def test_dynamic_model_runs_a_batch_in_one_call(shipped, frames):
+    counting = _CountingBackend(shipped[0])
+    SemanticPipeline(counting, shipped[1], SegmentationConfig()).infer(frames[:3])
+    assert counting.calls == [{"image": (3, 3, 256, 512)}]
+
+
+# -- model path and backend ----------------------------------------------------------------------------------
+
+
+def test_resolve_model_path_finds_the_shipped_model(tmp_path):
+    assert resolve_model_path(SegmentationConfig(), [tmp_path, REPO]) == REPO / "models" / "bisenetv2_synth.onnx"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "bisenetv2_synth.onnx").write_bytes(b"first")
+    assert resolve_model_path(SegmentationConfig(), [tmp_path, REPO]) == tmp_path / "models" / "bisenetv2_synth.onnx"
+
+
+def test_resolve_model_path_names_the_places_searched(tmp_path):
+    places = [tmp_path / "share_a", tmp_path / "share_b"]
+    with pytest.raises(FileNotFoundError) as info:
+        resolve_model_path(SegmentationConfig(), places)
+    assert str(places[0]) in str(info.value) and str(places[1]) in str(info.value)
+
+
+def test_resolve_model_path_explicit(tmp_path):
+    missing = tmp_path / "nope.onnx"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        resolve_model_path(SegmentationConfig(model_path=str(missing)), [REPO])
+    assert resolve_model_path(SegmentationConfig(model_path=str(SHIPPED_ONNX)), [tmp_path]) == SHIPPED_ONNX
+
+
+def test_open_backend_onnxruntime():
+    backend, info = open_backend(SegmentationConfig(backend="onnxruntime", device="cpu", threads=1), SHIPPED_ONNX)
+    with backend:
+        assert backend.name == "onnxruntime" and backend.device == "cpu" and backend.precision == "fp32"
+        assert info == read_model_info(SHIPPED_ONNX)
+
+
+def test_open_backend_torch_takes_the_input_size_from_the_checkpoint(frames, shipped):
+    backend, info = open_backend(SegmentationConfig(backend="torch", device="cpu"), SHIPPED_CHECKPOINT)
+    with backend:
+        assert backend.name == "torch"
+        assert info.input_size == (256, 512) and info.dynamic and info.num_classes == 19
+        assert info.input_name == "image" and info.output_name == "logits"
+    config = SegmentationConfig(backend="torch", device="cpu", input_size=(128, 256))
+    backend, info = open_backend(config, SHIPPED_CHECKPOINT)
+    with backend:
+        assert backend.name == "torch" and info.input_size == (128, 256)
+        torch_labels = SemanticPipeline(backend, info, config).infer([frames[1]]).logits[0].argmax(0)
+    onnx_labels = SemanticPipeline(*shipped, config).infer([frames[1]]).logits[0].argmax(0)
+    assert (torch_labels == onnx_labels).mean() >= 0.99  # the ONNX model is an export of this checkpoint
+
+
+def test_open_backend_names_a_corrupt_model_file(tmp_path):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07garbage" + np.random.default_rng(0).bytes(4096))
+    (tmp_path / "corrupt.onnx.json").write_text((REPO / "models" / "bisenetv2_synth.onnx.json").read_text())
+    with pytest.raises((ValueError, RuntimeError)) as info:
+        open_backend(SegmentationConfig(backend="onnxruntime", device="cpu"), corrupt)
+    assert str(corrupt) in str(info.value)
+
+
+def test_open_backend_falls_back_to_fp32_when_the_backend_cannot_run_fp16():
+    backend, _ = open_backend(SegmentationConfig(backend="onnxruntime", device="cpu", precision="fp16"), SHIPPED_ONNX)
+    with backend:
+        assert backend.precision == "fp32"
+
+
+def test_the_torch_backend_defaults_to_the_shipped_checkpoint():
+    assert resolve_model_path(SegmentationConfig(backend="torch"), [REPO]) == REPO / "models" / "bisenetv2_synth.pt"
+
+
+def test_open_backend_auto_falls_back_to_fp32():
+    backend, _ = open_backend(SegmentationConfig(backend="auto", device="cpu", precision="fp16"), SHIPPED_ONNX)
+    with backend:
+        assert backend.name == "onnxruntime" and backend.precision == "fp32"
+
+
+# -- PipelineStats -------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_stats_counts_bad_reasons_batches_and_window_rates():
+    clock = FakeClock()
+    stats = PipelineStats(clock)
+    stats.count("received", 10)
+    stats.count("dropped", 2)
+    stats.count("failed")
+    stats.bad_frame("encoding")
+    stats.bad_frame("encoding")
+    stats.bad_frame("too_large")
+    for size in (3, 1, 3):
+        stats.batch(size, preprocess_ms=1.0, infer_ms=2.0)
+    for _ in range(4):
+        stats.published(latency_ms=10.0, postprocess_ms=1.0)
+    clock.now += 2.0
+    report = stats.report()
+    assert report["frames_in"] == 10 and report["frames_out"] == 4 and report["dropped"] == 2
+    assert report["failed"] == 1 and report["bad_frames"] == 3
+    assert report["bad_encoding"] == 2 and report["bad_too_large"] == 1
+    assert report["batches"] == 3 and report["batch_size_max"] == 3
+    assert report["batches_of_1"] == 1 and report["batches_of_3"] == 2
+    assert report["fps_in"] == pytest.approx(5.0) and report["fps_out"] == pytest.approx(2.0)
+    assert report["window_dropped"] == 2 and report["window_bad"] == 3 and report["window_failed"] == 1
+
+
+def test_stats_percentiles_equal_numpy():
+    stats = PipelineStats(FakeClock())
+    preprocess = [float(i) for i in range(101)]
+    infer = [float(i * i) for i in range(101)]
+    latency = [5.0, 1.0, 9.0, 3.0, 7.0, 100.0]
+    for pre, inf in zip(preprocess, infer, strict=True):
+        stats.batch(1, pre, inf)
+    for value in latency:
+        stats.published(value, postprocess_ms=0.5)
+    report = stats.report()
+    # 101 samples: the p-th percentile is exactly sample p
+    assert report["preprocess_ms_p50"] == pytest.approx(50.0) and report["preprocess_ms_p99"] == pytest.approx(99.0)
+    assert report["infer_ms_p50"] == pytest.approx(2500.0) and report["infer_ms_p99"] == pytest.approx(9801.0)
+    # sorted 1 3 5 7 9 100: p50 halfway between 5 and 7; p99 at 0.99 * 5 = 4.95 -> 9 + 0.95 * (100 - 9)
+    assert report["latency_ms_p50"] == pytest.approx(6.0)
+    assert report["latency_ms_p99"] == pytest.approx(95.45)
+    assert report["postprocess_ms_p50"] == pytest.approx(0.5) and report["postprocess_ms_p99"] == pytest.approx(0.5)
+    for name, samples in (("preprocess", preprocess), ("infer", infer), ("latency", latency)):
+        for q in (50, 99):
+            assert report[f"{name}_ms_p{q}"] == pytest.approx(float(np.percentile(samples, q))), (name, q)
+
+
+def test_stats_window_resets_after_report():
+    clock = FakeClock()
+    stats = PipelineStats(clock)
+    stats.count("received", 10)
+    stats.batch(2, 1.0, 2.0)
+    stats.published(5.0, 1.0)
+    clock.now += 2.0
+    first = stats.report()
+    assert first["fps_in"] == pytest.approx(5.0) and first["latency_ms_p50"] == pytest.approx(5.0)
+    clock.now += 1.0
+    second = stats.report()
+    assert second["fps_in"] == 0.0 and second["fps_out"] == 0.0
+    for stage in PipelineStats.STAGES:
+        assert second[f"{stage}_ms_p50"] is None and second[f"{stage}_ms_p99"] is None, stage
+    assert second["frames_in"] == 10 and second["frames_out"] == 1 and second["batches_of_2"] == 1  # totals stay
+    stats.count("received", 3)
+    clock.now += 0.5
+    assert stats.report()["fps_in"] == pytest.approx(6.0)  # the new window started at the last report
+
+
+def test_stats_queue_max_is_the_maximum_observed():
+    stats = PipelineStats(FakeClock())
+    assert stats.report()["queue_max"] == 0
+    for depth in (1, 4, 2, 0):
+        stats.queue_depth(depth)
+    assert stats.report()["queue_max"] == 4
