@@ -1,5 +1,5 @@
 # seg_perception: every set-up step for a fresh machine lives here (idempotent).
-#   make demo   the main job (generate a synthetic drive, evaluate it)
+#   make demo   the main job (synthetic drive -> segmentation_node via rclpy -> masks scored, summary)
 #   make test   the test suite (sets up first if needed)
 #   make setup  .venv with pinned versions + this package installed into it
 #   make lint   ruff (target py310)
@@ -40,8 +40,9 @@ $(VENV)/.package-installed: $(VENV)/.deps-installed $(PACKAGE_FILES)
 test: setup
 	$(PY) -m pytest test
 
+# The node runs as its own process; a random ROS_DOMAIN_ID (unless set) keeps other ROS runs on this machine apart.
 demo: setup
-	$(VENV)/bin/seg-demo --out $(DEMO_DIR)
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(shuf -i 120-200 -n 1)} $(VENV)/bin/seg-demo --out $(DEMO_DIR)
 
 # Reproduces the shipped models/bisenetv2_synth.* (see its model card), three stages:
 #   1+2 on the CPU (about 105 min on 2 cores): 1200 iterations from scratch, then 500 more from those
