@@ -13,7 +13,7 @@ from seg_perception.data.synthetic import generate_split
 from seg_perception.evaluation.cityscapes_eval import evaluate_cityscapes
 from seg_perception.labels import TRAIN_ID_TO_ID
 from seg_perception.models import build_model
-from seg_perception.pipeline.postprocess import labels_from_logits
+from seg_perception.pipeline.postprocess import argmax_channels, labels_from_logits
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools import export, predict
 
@@ -33,6 +33,17 @@ def test_labels_from_logits_takes_argmax_then_nearest_resize():
     assert labels_from_logits(logits, (2, 2)).tolist() == [[1, 0], [0, 2]]
     big = labels_from_logits(logits, (4, 4))
     assert big.dtype == np.uint8 and big.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 2, 2], [0, 0, 2, 2]]
+
+
+@pytest.mark.parametrize("shape", [(19, 37, 53), (1, 4, 6), (2, 3, 3), (256, 4, 4)])
+def test_argmax_channels_equals_numpy_argmax_first_on_ties(shape):
+    rng = np.random.default_rng(sum(shape))
+    scores = rng.standard_normal(shape).astype(np.float32)
+    ties = np.round(scores * 2)  # many equal maxima: the first channel wins, as in numpy
+    for logits in (scores, ties):
+        labels = argmax_channels(logits)
+        assert labels.dtype == np.uint8 and labels.shape == shape[1:]
+        np.testing.assert_array_equal(labels, np.argmax(logits, axis=0))
 
 
 @pytest.fixture(scope="module")

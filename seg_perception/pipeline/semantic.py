@@ -19,7 +19,7 @@ import numpy as np
 from seg_perception.backends import InferenceBackend, UnsupportedPrecisionError, create_backend
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig
 from seg_perception.pipeline.model_info import ModelInfo, read_model_info
-from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask, labels_to_input
+from seg_perception.pipeline.postprocess import argmax_channels, colour_overlay, drivable_mask, labels_to_input
 from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch
 
 SHIPPED_MODEL = Path("models") / "bisenetv2_synth.onnx"
@@ -91,7 +91,7 @@ class SemanticPipeline:
     def finish(self, batch: InferenceBatch, index: int, with_drivable: bool = True) -> SemanticResult:
         """Frame ``index`` of ``batch`` -> its labels at the input (or model) resolution and drivable mask."""
         start = time.perf_counter()
-        labels = batch.logits[index].argmax(axis=0).astype(np.uint8)
+        labels = argmax_channels(batch.logits[index])
         labels = labels_to_input(labels, batch.mappings[index], full_size=self.config.output_resolution == "input")
         drivable = drivable_mask(labels, self._drivable_ids) if with_drivable else None
         return SemanticResult(labels, drivable, (time.perf_counter() - start) * 1e3)
