@@ -42,7 +42,9 @@ def test_demo_runs_the_node_over_a_tiny_drive_and_scores_it(tmp_path):
     published, masks, dropped = map(int, frames.groups())
     assert published == 6 and 0 < masks <= 6 and dropped == published - masks
     assert re.search(r"latency stamp -> mask here: p50 [\d.]+ ms, p99 [\d.]+ ms", text), text
-    assert re.search(r"infer_ms_p50 [\d.]+ ms, latency_ms_p50 [\d.]+ ms", text), text
+    assert re.search(
+        r"node diagnostics since start .*: infer p50 [\d.]+ ms, latency p50 [\d.]+ ms, p99 [\d.]+ ms", text
+    ), text
     miou = float(re.search(r"^mIoU (\d\.\d+) over (\d+) masks", text, re.M).group(1))
     assert miou >= 0.7, text
     drivable = float(re.search(r"drivable-area IoU (\d\.\d+)", text).group(1))
@@ -89,7 +91,8 @@ def _check_common(result: dict, frames: int) -> dict:
     assert entry["e2e_ms_p99"] >= entry["e2e_ms_p50"] >= entry["backend_ms"]
     assert entry["overhead_ms"] == pytest.approx(entry["e2e_ms_p50"] - entry["backend_ms"])
     assert 0 < entry["backend_share"] <= 1
-    assert entry["node_latency_ms_p50"] >= entry["backend_ms"]
+    assert entry["node_latency_ms_p99"] >= entry["node_latency_ms_p50"] >= entry["backend_ms"]
+    assert entry["node_exit_code"] == 0 and entry["node_ready_s"] > 0  # a node of its own per size
     return entry
 
 

@@ -19,7 +19,7 @@ from seg_perception.pipeline.model_info import read_model_info
 from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask, labels_to_input
 from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch, normalize_image
 from seg_perception.pipeline.semantic import SemanticPipeline, open_backend, resolve_model_path
-from seg_perception.pipeline.stats import PipelineStats
+from seg_perception.pipeline.stats import PipelineStats, TimingHistogram
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_ONNX = REPO / "models" / "bisenetv2_synth.onnx"
@@ -609,3 +609,72 @@ def test_stats_queue_max_is_the_maximum_observed():
     for depth in (1, 4, 2, 0):
         stats.queue_depth(depth)
     assert stats.report()["queue_max"] == 4
+
+
+def test_timing_histogram_percentiles_interpolate_within_the_bin():
+    histogram = TimingHistogram()  # 0.1 ms bins up to 10 s
+    assert histogram.percentiles(50, 99) == [None, None]
+    for value, n in ((1.05, 40), (3.05, 58), (20_000.0, 2)):  # bins [1.0, 1.1), [3.0, 3.1), overflow
+        for _ in range(n):
+            histogram.add(value)
+    p0, p40, p50, p99 = histogram.percentiles(0, 40, 50, 99)
+    assert p0 == pytest.approx(1.0)  # rank 0: the lower edge of the first non-empty bin
+    assert p40 == pytest.approx(1.1)  # rank 40: all 40 samples of [1.0, 1.1) -> its upper edge
+    assert p50 == pytest.approx(3.0 + 0.1 * 10 / 58)  # rank 50: 10 of the 58 samples of [3.0, 3.1)
+    assert p99 == 10_000.0  # rank 99 lies in the overflow bin, which reads as 10 s
+    assert histogram.total == 100 and histogram.counts.shape == (100_001,)
+
+
+def test_timing_histogram_clamps_negative_and_nan():
+    histogram = TimingHistogram()
+    histogram.add(-3.0)
+    histogram.add(float("nan"))
+    assert histogram.counts[0] == 1 and histogram.counts[-1] == 1 and histogram.total == 2
+
+
+def test_stats_report_since_start_percentiles_next_to_the_window():
+    clock = FakeClock()
+    stats = PipelineStats(clock)
+    for _ in range(3):
+        stats.published(latency_ms=10.05, postprocess_ms=2.05)  # bins [10.0, 10.1) and [2.0, 2.1)
+    clock.now += 1.0
+    first = stats.report()
+    # 3 samples in [10.0, 10.1): rank 1.5 -> 10.0 + 0.1 * 1.5 / 3, rank 2.97 -> 10.0 + 0.1 * 2.97 / 3
+    assert first["latency_ms_p50_total"] == pytest.approx(10.05)
+    assert first["latency_ms_p99_total"] == pytest.approx(10.099)
+    assert first["latency_ms_p50"] == pytest.approx(10.05)  # the window: exact
+    stats.published(latency_ms=20.05, postprocess_ms=2.05)
+    clock.now += 1.0
+    second = stats.report()
+    assert second["latency_ms_p50"] == pytest.approx(20.05) and second["latency_ms_p99"] == pytest.approx(20.05)
+    # 4 samples: rank 2 -> 2 of the 3 in [10.0, 10.1); rank 3.96 -> 0.96 of the 1 in [20.0, 20.1)
+    assert second["latency_ms_p50_total"] == pytest.approx(10.0 + 0.1 * 2 / 3)
+    assert second["latency_ms_p99_total"] == pytest.approx(20.096)
+    assert second["postprocess_ms_p50_total"] == pytest.approx(2.05)  # rank 2 of 4 in [2.0, 2.1)
+    assert second["preprocess_ms_p50_total"] is None and second["infer_ms_p99_total"] is None  # no batches
+    clock.now += 1.0
+    third = stats.report()  # an empty window: the window values are None, the since-start ones stay
+    assert third["latency_ms_p50"] is None
+    assert third["latency_ms_p50_total"] == second["latency_ms_p50_total"]
+    for stage in PipelineStats.STAGES:
+        assert {f"{stage}_ms_p50_total", f"{stage}_ms_p99_total"} <= set(third), stage
+
+
+def test_stats_since_start_memory_stays_flat_over_many_frames():
+    clock = FakeClock()
+    stats = PipelineStats(clock)
+    latencies = [10.0 + (i % 1000) * 0.01 for i in range(12_000)]  # 10.00 .. 19.99 ms, 12 times
+    for index, latency in enumerate(latencies):
+        stats.batch(1, preprocess_ms=1.0, infer_ms=latency - 5.0)
+        stats.published(latency, postprocess_ms=1.0)
+        if index % 100 == 99:
+            clock.now += 1.0
+            report = stats.report()
+    for stage in PipelineStats.STAGES:
+        assert stats.histograms[stage].counts.shape == (100_001,) and stats.histograms[stage].total == 12_000
+        assert stats._timings[stage] == []  # the window samples went with the last report
+    # 120 samples per 0.1 ms bin from 10.0 ms: rank 6000 ends bin [14.9, 15.0), rank 11880 ends [19.8, 19.9)
+    assert report["latency_ms_p50_total"] == pytest.approx(15.0)
+    assert report["latency_ms_p99_total"] == pytest.approx(19.9)
+    assert report["infer_ms_p50_total"] == pytest.approx(10.0)
+    assert abs(report["latency_ms_p50_total"] - np.percentile(latencies, 50)) <= 0.1

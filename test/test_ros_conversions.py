@@ -14,6 +14,7 @@ from seg_perception.ros.conversions import (
     DEFAULT_MAX_PIXELS,
     BadImageError,
     image_to_rgb,
+    mono8_array,
     mono8_msg,
     rgb8_msg,
 )
@@ -124,9 +125,9 @@ def test_converted_encodings_do_not_alias_message() -> None:
 # ----------------------------------------------------------------------------- bad inputs
 
 
-def _bad(msg: Image, reason: str, **kw) -> BadImageError:
+def _bad(msg: Image, reason: str, convert=image_to_rgb, **kw) -> BadImageError:
     with pytest.raises(BadImageError) as info:
-        image_to_rgb(msg, **kw)
+        convert(msg, **kw)
     err = info.value
     assert isinstance(err, ValueError)
     assert err.reason == reason
@@ -267,3 +268,46 @@ def test_full_resolution_mask_completes() -> None:
     assert isinstance(msg.data, array.array) and len(msg.data) == 1024 * 2048
     back = np.frombuffer(msg.data, np.uint8).reshape(1024, 2048)
     np.testing.assert_array_equal(back, mask)
+
+
+# ----------------------------------------------------------------------------- mono8_array (mono8_msg inverse)
+
+
+def test_mono8_array_inverts_mono8_msg_as_a_read_only_view() -> None:
+    mask = (np.arange(5 * 7).reshape(5, 7) % 19).astype(np.uint8)
+    mask[0, 0] = 255
+    msg = mono8_msg(mask, _header())
+    out = mono8_array(msg)
+    assert out.shape == (5, 7) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, mask)
+    assert np.shares_memory(out, np.frombuffer(msg.data, np.uint8)) and not out.flags.writeable
+
+
+def test_mono8_array_honours_step() -> None:
+    # rows 0..2 = [0 1 2 3], [10 11 12 13], [20 21 22 23], each followed by 5 padding bytes 0xEE, 2 trailing bytes
+    mask = (np.arange(H)[:, None] * 10 + np.arange(W)[None, :]).astype(np.uint8)
+    msg = _make_msg("mono8", mask, step=W + 5, extra=2)
+    out = mono8_array(msg)
+    assert out.shape == (H, W) and out.flags.c_contiguous
+    assert out.tolist() == [[0, 1, 2, 3], [10, 11, 12, 13], [20, 21, 22, 23]]
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "16UC1", "MONO8", ""])
+def test_mono8_array_rejects_other_encodings(encoding: str) -> None:
+    msg = _make_msg("mono8", np.zeros((H, W), np.uint8))
+    msg.encoding = encoding
+    assert "mono8" in str(_bad(msg, "encoding", mono8_array))
+
+
+def test_mono8_array_rejects_bad_geometry_and_data() -> None:
+    _bad(Image(height=0, width=W, encoding="mono8", step=W), "empty", mono8_array)
+    _bad(Image(height=8192, width=8192, encoding="mono8", step=8192), "too_large", mono8_array)
+    msg = _make_msg("mono8", np.zeros((H, W), np.uint8))
+    msg.step = W - 1
+    _bad(msg, "step", mono8_array)
+    msg = _make_msg("mono8", np.zeros((H, W), np.uint8))
+    msg.data = array.array("B", bytes(H * W - 1))
+    _bad(msg, "truncated", mono8_array)
+    msg = _make_msg("mono8", np.zeros((H, W), np.uint8))
+    msg.step = W + 1  # claims padding the data does not have
+    _bad(msg, "truncated", mono8_array)

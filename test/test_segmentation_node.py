@@ -23,7 +23,8 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.evaluation.semantic import SemanticEvaluator
 from seg_perception.labels import CLASS_NAMES
-from seg_perception.ros.harness import NodeClient, NodeProcess, stamp_ns
+from seg_perception.ros.conversions import mono8_array, mono8_msg
+from seg_perception.ros.harness import NodeClient, NodeProcess, image_msg, stamp_ns
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "semantic.yaml"
@@ -54,6 +55,7 @@ def node():
 def client(node):
     with NodeClient(outputs=OUTPUTS) as feeder:
         assert feeder.wait_connected(), node.output[-2000:]
+        feeder.prime({"": image_msg(np.zeros((64, 128, 3), np.uint8), 0)})
         yield feeder
 
 
@@ -62,10 +64,6 @@ def _send(client, image, camera="", frame_id="camera", outputs=("semantic/mask",
     stamp = client.publish(camera, image, frame_id=frame_id)
     assert client.spin_until(lambda: all(client.has(camera, o, stamp) for o in outputs), timeout), outputs
     return stamp
-
-
-def _labels(msg: Image) -> np.ndarray:
-    return np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width]
 
 
 def _diagnostics_where(client, predicate, node="", timeout=15.0):
@@ -77,6 +75,12 @@ def _diagnostics_where(client, predicate, node="", timeout=15.0):
 
     assert client.spin_until(found, timeout), client.latest_diagnostics(node)
     return next(s for s in client.diagnostics[seen:] if node in s["name"] and predicate(s))
+
+
+def _settled(status) -> bool:
+    """Every frame the node received is accounted for (published, dropped, bad or failed) and none pending."""
+    done = sum(int(status[key]) for key in ("frames_out", "dropped", "bad_frames", "failed"))
+    return done == int(status["frames_in"]) and status["pending"] == "0"
 
 
 def _reference_labels(image: np.ndarray) -> np.ndarray:
@@ -102,8 +106,8 @@ def test_outputs_carry_the_input_header_and_score_on_synthetic_val(client, val_f
             assert (msg.height, msg.width) == frame.image.shape[:2], output
             assert msg.encoding == ("rgb8" if output == "overlay" else "mono8"), output
             assert msg.step == msg.width * (3 if output == "overlay" else 1), output
-        labels = _labels(client.received[("", "semantic/mask")][stamp])
-        drivable = _labels(client.received[("", "drivable_area")][stamp])
+        labels = mono8_array(client.received[("", "semantic/mask")][stamp])
+        drivable = mono8_array(client.received[("", "drivable_area")][stamp])
         assert set(np.unique(labels)) <= set(range(19))
         np.testing.assert_array_equal(drivable, np.where(labels == CLASS_NAMES.index("road"), 255, 0))
         evaluator.process(labels, frame.train_ids)
@@ -119,7 +123,7 @@ def test_outputs_carry_the_input_header_and_score_on_synthetic_val(client, val_f
 def test_masks_equal_the_model_run_directly(client, val_frames):
     frame = val_frames[0]
     stamp = _send(client, frame.image)
-    labels = _labels(client.received[("", "semantic/mask")][stamp])
+    labels = mono8_array(client.received[("", "semantic/mask")][stamp])
     assert np.mean(labels == _reference_labels(frame.image)) >= 0.999
 
 
@@ -136,7 +140,7 @@ def test_bgr8_input_gives_the_same_mask_as_rgb8(client, val_frames):
     client.publish_msg("", msg)
     assert client.spin_until(lambda: client.has("", "semantic/mask", bgr_stamp), 30)
     masks = client.received[("", "semantic/mask")]
-    np.testing.assert_array_equal(_labels(masks[bgr_stamp]), _labels(masks[rgb_stamp]))
+    np.testing.assert_array_equal(mono8_array(masks[bgr_stamp]), mono8_array(masks[rgb_stamp]))
 
 
 def test_label_info_reaches_a_late_subscriber(client):
@@ -218,11 +222,9 @@ def test_flood_at_twice_the_capacity_keeps_queues_bounded_and_counts_drops(clien
             client.executor.spin_once(timeout_sec=0)
         stamps.append(client.publish("", val_frames[index % len(val_frames)].image))
 
-    def settled(s):
-        done = int(s["frames_out"]) + int(s["dropped"]) + int(s["bad_frames"]) + int(s["failed"])
-        return int(s["frames_in"]) > int(before["frames_in"]) and done == int(s["frames_in"]) and s["pending"] == "0"
-
-    after = _diagnostics_where(client, settled, timeout=60)
+    after = _diagnostics_where(
+        client, lambda s: int(s["frames_in"]) > int(before["frames_in"]) and _settled(s), timeout=60
+    )
     assert int(after["queue_max"]) <= int(after["queue_bound"])
     assert int(after["pending"]) <= int(after["pending_bound"])
     assert int(after["dropped"]) > int(before["dropped"])
@@ -240,16 +242,21 @@ def test_two_cameras_with_matching_stamps_share_one_model_call(val_frames):
         process.wait_ready()
         assert client.wait_connected(), process.output[-2000:]
         images = {"front": val_frames[5].image, "rear": val_frames[6].image}
+        client.prime({camera: image_msg(image, 0, camera) for camera, image in images.items()})
+        before = _diagnostics_where(client, _settled, node="seg_two_cameras")
         stamp = client.now_ns()
         for camera, image in images.items():
             client.publish(camera, image, stamp=stamp, frame_id=camera)
         assert client.spin_until(lambda: all(client.has(c, "semantic/mask", stamp) for c in images), 30)
-        status = _diagnostics_where(client, lambda s: int(s["frames_out"]) == 2, node="seg_two_cameras")
-        assert status["batches_of_2"] == "1" and status["batches"] == "1"
+        after = _diagnostics_where(
+            client, lambda s: _settled(s) and int(s["frames_out"]) == int(before["frames_out"]) + 2, "seg_two_cameras"
+        )
+        assert int(after["batches"]) - int(before["batches"]) == 1
+        assert int(after["batches_of_2"]) - int(before.get("batches_of_2", 0)) == 1
         for camera, image in images.items():
             msg = client.received[(camera, "semantic/mask")][stamp]
             assert msg.header.frame_id == camera
-            assert np.mean(_labels(msg) == _reference_labels(image)) >= 0.999, camera
+            assert np.mean(mono8_array(msg) == _reference_labels(image)) >= 0.999, camera
         assert process.stop() == 0
 
 
@@ -271,6 +278,24 @@ def test_bad_model_or_parameters_fail_at_start_up_with_a_clear_message(tmp_path,
     process = NodeProcess(CONFIG, params, name="seg_bad_start")
     assert process.wait_exit(timeout=60) == 2, process.output
     assert "segmentation_node: error:" in process.output and message in process.output, process.output
+
+
+def test_client_keeps_a_bounded_number_of_messages_and_tells_listeners_of_each():
+    heard = []
+    with NodeClient(name="keep_client", outputs=("semantic/mask",), keep=3) as client:
+        client.listeners.append(lambda camera, output, stamp, arrival: heard.append((camera, output, stamp)))
+        on_mask = client._keeper("", "semantic/mask")  # the subscription callback, called directly
+        for stamp in range(1, 6):
+            header = Header(frame_id="camera")
+            header.stamp.nanosec = stamp
+            on_mask(mono8_msg(np.full((2, 3), stamp, np.uint8), header))
+        key = ("", "semantic/mask")
+        assert list(client.received[key]) == [3, 4, 5] and list(client.arrival[key]) == [3, 4, 5]
+        assert list(client.order[key]) == [3, 4, 5]
+        assert mono8_array(client.received[key][5]).tolist() == [[5, 5, 5], [5, 5, 5]]
+        assert heard == [("", "semantic/mask", stamp) for stamp in range(1, 6)]
+    with pytest.raises(ValueError, match="keep"):
+        NodeClient(name="keep_zero", keep=0)
 
 
 def test_the_core_imports_neither_rclpy_nor_torch_and_the_node_no_torch():

@@ -1,7 +1,8 @@
 """Thread-safe counters and latency windows of a running segmentation pipeline (no rclpy).
 
 The node records events from its callback and worker threads; every diagnostics period it takes a
-``report()``: totals since start plus rates and percentiles over the window since the last report.
+``report()``: totals since start plus rates and percentiles over the window since the last report, and
+percentiles since start from fixed histograms (memory stays flat however long the node runs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,42 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
+class TimingHistogram:
+    """Since-start distribution of a timing (ms) in fixed bins: ``bin_ms`` wide from 0 to ``max_ms``, plus one
+    overflow bin (>= ``max_ms``, NaN); negative values count in the first bin. Memory: ``counts``, (bins + 1,) int64."""
+
+    def __init__(self, bin_ms: float = 0.1, max_ms: float = 10_000.0) -> None:
+        self.bin_ms = bin_ms
+        self.max_ms = max_ms
+        self.bins = round(max_ms / bin_ms)
+        self._per_ms = 1.0 / bin_ms
+        self.counts = np.zeros(self.bins + 1, np.int64)
+        self.total = 0
+
+    def add(self, ms: float) -> None:
+        position = ms * self._per_ms
+        self.counts[max(int(position), 0) if position < self.bins else self.bins] += 1  # NaN, inf: overflow
+        self.total += 1
+
+    def percentiles(self, *qs: float) -> list[float | None]:
+        """The ``q``-th percentiles (None when empty): the value at rank ``q / 100 * total`` counted through the
+        bins, linear within its bin (its samples spread evenly over its width); the overflow bin reads as
+        ``max_ms``."""
+        if not self.total:
+            return [None] * len(qs)
+        cumulative = np.cumsum(self.counts)
+        values = []
+        for q in qs:
+            rank = q / 100 * self.total
+            index = int(np.searchsorted(cumulative, rank, side="left" if rank > 0 else "right"))
+            if index >= self.bins:
+                values.append(self.max_ms)
+                continue
+            before = int(cumulative[index] - self.counts[index])
+            values.append((index + (rank - before) / int(self.counts[index])) * self.bin_ms)
+        return values
+
+
 class PipelineStats:
     """Frame accounting: every received frame ends as published, dropped (newest-wins), bad or failed.
 
@@ -26,7 +63,7 @@ class PipelineStats:
     """
 
     STAGES = ("preprocess", "infer", "postprocess", "latency")
-    """Windowed timings (ms): the three pipeline stages and stamp -> publish latency."""
+    """Timings (ms): the three pipeline stages and stamp -> publish latency; per window and since start."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -37,6 +74,7 @@ class PipelineStats:
         self.queue_max = 0
         self._window: Counter[str] = Counter()
         self._timings: dict[str, list[float]] = {stage: [] for stage in self.STAGES}
+        self.histograms = {stage: TimingHistogram() for stage in self.STAGES}
         self._window_start = clock()
 
     def count(self, event: str, n: int = 1) -> None:
@@ -56,16 +94,20 @@ class PipelineStats:
         """One model call over ``size`` frames."""
         with self._lock:
             self.batch_sizes[size] += 1
-            self._timings["preprocess"].append(preprocess_ms)
-            self._timings["infer"].append(infer_ms)
+            self._timing("preprocess", preprocess_ms)
+            self._timing("infer", infer_ms)
 
     def published(self, latency_ms: float, postprocess_ms: float) -> None:
         """One frame's outputs published, ``latency_ms`` after its header stamp."""
         with self._lock:
             self.totals["published"] += 1
             self._window["published"] += 1
-            self._timings["latency"].append(latency_ms)
-            self._timings["postprocess"].append(postprocess_ms)
+            self._timing("latency", latency_ms)
+            self._timing("postprocess", postprocess_ms)
+
+    def _timing(self, stage: str, ms: float) -> None:
+        self._timings[stage].append(ms)
+        self.histograms[stage].add(ms)
 
     def queue_depth(self, depth: int) -> None:
         """Observe the inference -> publish queue depth (the maximum is reported)."""
@@ -73,8 +115,9 @@ class PipelineStats:
             self.queue_max = max(self.queue_max, depth)
 
     def report(self) -> dict[str, float | int | None]:
-        """Totals, bad-frame reasons, batch sizes, window rates (fps_in, fps_out) and p50/p99 of each timing
-        over the window since the last report (None without samples); starts a new window."""
+        """Totals, bad-frame reasons, batch sizes, window rates (fps_in, fps_out), p50/p99 of each timing over the
+        window since the last report (``<stage>_ms_p50``, exact) and since start (``<stage>_ms_p50_total``, from
+        its histogram, within 0.1 ms); None without samples. Starts a new window."""
         with self._lock:
             now = self._clock()
             seconds = max(now - self._window_start, 1e-9)
@@ -98,6 +141,8 @@ class PipelineStats:
             for stage, samples in self._timings.items():
                 values[f"{stage}_ms_p50"] = percentile(samples, 50)
                 values[f"{stage}_ms_p99"] = percentile(samples, 99)
+                p50, p99 = self.histograms[stage].percentiles(50, 99)
+                values[f"{stage}_ms_p50_total"], values[f"{stage}_ms_p99_total"] = p50, p99
                 samples.clear()
             self._window.clear()
             self._window_start = now

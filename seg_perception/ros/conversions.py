@@ -2,7 +2,8 @@
 
 Inputs accepted (case-sensitive ROS encoding names): rgb8, bgr8, rgba8, bgra8, mono8; anything else
 raises :class:`BadImageError`. Outputs: mono8 masks and rgb8 images, each carrying a copy of the
-input header. No rclpy node code here: only message classes, numpy and OpenCV (never cv_bridge).
+input header; ``mono8_array`` reads a mono8 mask back (for subscribers of the node's outputs).
+No rclpy node code here: only message classes, numpy and OpenCV (never cv_bridge).
 
 Performance notes (measured): ``np.frombuffer(msg.data, np.uint8)`` is a zero-copy view;
 filling ``msg.data`` from an ``array.array('B')`` is ~0.3 ms for 2 MB, whereas assigning an
@@ -25,6 +26,7 @@ __all__ = [
     "BadImageError",
     "copy_header",
     "image_to_rgb",
+    "mono8_array",
     "mono8_msg",
     "rgb8_msg",
 ]
@@ -60,6 +62,28 @@ def _describe(msg: Image) -> str:
     return f"encoding={msg.encoding!r} size={msg.width}x{msg.height} (WxH) step={msg.step} data={len(msg.data)} bytes"
 
 
+def _rows(msg: Image, channels: int, max_pixels: int) -> np.ndarray:
+    """Validated (H, W * channels) uint8 zero-copy view of ``msg.data`` (row padding and trailing bytes left out).
+
+    Raises:
+        BadImageError: "empty", "too_large", "step", "truncated" (see ``image_to_rgb``).
+    """
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h <= 0 or w <= 0:
+        raise BadImageError("empty", f"empty image ({_describe(msg)})")
+    if h * w > max_pixels:
+        raise BadImageError(
+            "too_large", f"image too large: {h * w} pixels > max_pixels={max_pixels} ({_describe(msg)})"
+        )
+    row = w * channels
+    if step < row:
+        raise BadImageError("step", f"step {step} < width*channels = {row} ({_describe(msg)})")
+    if len(msg.data) < step * h:
+        raise BadImageError("truncated", f"data shorter than step*height = {step * h} bytes ({_describe(msg)})")
+    rows = np.frombuffer(msg.data, dtype=np.uint8, count=step * h).reshape(h, step)  # zero-copy
+    return rows if step == row else rows[:, :row]  # strided view, still zero-copy
+
+
 def image_to_rgb(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Convert a sensor_msgs/Image to an (H, W, 3) uint8 RGB array.
 
@@ -80,33 +104,32 @@ def image_to_rgb(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
             f"unsupported image encoding ({_describe(msg)}); supported: {', '.join(SUPPORTED_ENCODINGS)}",
         )
     channels, code = _ENCODINGS[enc]
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if h <= 0 or w <= 0:
-        raise BadImageError("empty", f"empty image ({_describe(msg)})")
-    if h * w > max_pixels:
-        raise BadImageError(
-            "too_large", f"image too large: {h * w} pixels > max_pixels={max_pixels} ({_describe(msg)})"
-        )
-    row = w * channels
-    if step < row:
-        raise BadImageError("step", f"step {step} < width*channels = {row} ({_describe(msg)})")
-    if len(msg.data) < step * h:
-        raise BadImageError("truncated", f"data shorter than step*height = {step * h} bytes ({_describe(msg)})")
-
-    buf = np.frombuffer(msg.data, dtype=np.uint8, count=step * h)  # zero-copy
-    rows = buf.reshape(h, step)
-    if step != row:
-        rows = rows[:, :row]  # strided view, still zero-copy
-    if channels == 1:
-        img = rows
-    else:
-        img = rows.reshape(h, w, channels)
+    rows = _rows(msg, channels, max_pixels)
+    img = rows if channels == 1 else rows.reshape(int(msg.height), int(msg.width), channels)
     if code is None:
-        if step != row:
+        if int(msg.step) != rows.shape[1]:  # padded rows
             return np.ascontiguousarray(img)
         img.flags.writeable = False  # view of the message buffer: never mutate it in place
         return img
     return cv2.cvtColor(np.ascontiguousarray(img), code)
+
+
+def mono8_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """mono8 Image -> (H, W) uint8 array; the inverse of ``mono8_msg`` (e.g. the node's masks).
+
+    ``step == W``: a read-only zero-copy view of ``msg.data``; padded rows (``step > W``): a contiguous copy.
+
+    Raises:
+        BadImageError: reason "encoding" (not mono8), "empty", "too_large", "step" (step < W), "truncated"
+            (len(data) < step * H), as ``image_to_rgb``.
+    """
+    if msg.encoding != "mono8":
+        raise BadImageError("encoding", f"expected a mono8 image ({_describe(msg)})")
+    rows = _rows(msg, 1, max_pixels)
+    if int(msg.step) != rows.shape[1]:  # padded rows
+        return np.ascontiguousarray(rows)
+    rows.flags.writeable = False  # view of the message buffer
+    return rows
 
 
 def copy_header(header: Header) -> Header:
