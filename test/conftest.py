@@ -9,8 +9,34 @@ import os
 import random
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_localhost.xml")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+
+
+@pytest.fixture(scope="session")
+def export_random_bisenetv2(tmp_path_factory):
+    """A function (dynamic: bool) -> Path: a randomly initialised BiSeNetV2 (seed 0) exported by seg-export at
+    64x128 (dynamic N/H/W or a fixed size), with its sidecar."""
+
+    def export_model(dynamic: bool) -> Path:
+        import torch
+
+        from seg_perception.models import build_model
+        from seg_perception.tools import export
+
+        out = tmp_path_factory.mktemp("random_bisenetv2")
+        torch.manual_seed(0)
+        checkpoint = out / "model.pt"
+        state = build_model("bisenetv2").state_dict()
+        torch.save({"model": state, "config": {"model": {"name": "bisenetv2"}}}, checkpoint)
+        onnx_path = out / "model.onnx"
+        args = ["--checkpoint", str(checkpoint), "--out", str(onnx_path), "--height", "64", "--width", "128"]
+        assert export.main(args + (["--dynamic"] if dynamic else [])) == 0
+        return onnx_path
+
+    return export_model

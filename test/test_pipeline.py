@@ -400,21 +400,9 @@ def test_overlay_through_the_pipeline(shipped, frames):
 
 
 @pytest.fixture(scope="module")
-def fixed_model(tmp_path_factory):
+def fixed_model(export_random_bisenetv2):
     """A randomly initialised BiSeNetV2 exported by seg-export at a fixed 64x128 (no --dynamic)."""
-    import torch
-
-    from seg_perception.models import build_model
-    from seg_perception.tools import export
-
-    out = tmp_path_factory.mktemp("fixed")
-    torch.manual_seed(0)
-    checkpoint = out / "model.pt"
-    torch.save({"model": build_model("bisenetv2").state_dict(), "config": {"model": {"name": "bisenetv2"}}}, checkpoint)
-    onnx_path = out / "model.onnx"
-    assert export.main(["--checkpoint", str(checkpoint), "--out", str(onnx_path), "--height", "64",
-                        "--width", "128"]) == 0  # fmt: skip
-    return onnx_path
+    return export_random_bisenetv2(dynamic=False)
 
 
 class _CountingBackend:

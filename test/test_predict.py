@@ -6,16 +6,14 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.evaluation.cityscapes_eval import evaluate_cityscapes
 from seg_perception.labels import TRAIN_ID_TO_ID
-from seg_perception.models import build_model
 from seg_perception.pipeline.postprocess import argmax_channels, labels_from_logits
 from seg_perception.pipeline.preprocess import normalize_image
-from seg_perception.tools import export, predict
+from seg_perception.tools import predict
 
 
 def test_normalize_image_scales_each_channel_and_resizes():
@@ -47,15 +45,10 @@ def test_argmax_channels_equals_numpy_argmax_first_on_ties(shape):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(export_random_bisenetv2, tmp_path_factory):
     """A randomly initialised BiSeNetV2 checkpoint exported by seg-export, and a small synthetic val split."""
+    onnx_path = export_random_bisenetv2(dynamic=True)
     out = tmp_path_factory.mktemp("predict")
-    torch.manual_seed(0)
-    checkpoint = out / "model.pt"
-    torch.save({"model": build_model("bisenetv2").state_dict(), "config": {"model": {"name": "bisenetv2"}}}, checkpoint)
-    onnx_path = out / "model.onnx"
-    assert export.main(["--checkpoint", str(checkpoint), "--out", str(onnx_path), "--height", "64",
-                        "--width", "128", "--dynamic"]) == 0  # fmt: skip
     root = out / "cityscapes"
     generate_split(root, "val", 1, 2, 96, 160, seed=4)
     return onnx_path, root
