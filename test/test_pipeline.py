@@ -65,6 +65,9 @@ def test_config_defaults_are_valid():
         ("cameras", ("front", "front")),
         ("cameras", ("/abs",)),
         ("cameras", ("front/",)),
+        ("cameras", ("cam-1",)),
+        ("cameras", ("1cam",)),
+        ("cameras", ("front//left",)),
         ("sync_slop", -1.0),
         ("sync_timeout", -0.5),
         ("log_throttle", -1.0),
@@ -95,6 +98,10 @@ def test_config_accepts_devices(device):
 def test_config_rejects_input_size_of_wrong_length_naming_it(value):
     with pytest.raises(ConfigError, match=r"^input_size\b"):
         SegmentationConfig.from_values({"input_size": value})
+
+
+def test_config_accepts_nested_camera_namespaces():
+    assert SegmentationConfig(cameras=("front/left", "rear_1", "")).cameras == ("front/left", "rear_1", "")
 
 
 def test_from_values_turns_lists_into_tuples():
@@ -210,7 +217,7 @@ def test_normalize_batch_stacks_frames_in_order():
     np.testing.assert_allclose(out[0], first.transpose(2, 0, 1) / 255.0, atol=1e-6)
 
 
-def test_normalize_image_is_normalize_batch_of_a_resize():
+def test_normalize_image_is_a_normalised_bilinear_resize():
     image = _random_image(30, 50, seed=6)
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     out = normalize_image(image, (16, 40), mean, std)
@@ -218,7 +225,6 @@ def test_normalize_image_is_normalize_batch_of_a_resize():
     resized = cv2.resize(image, (40, 16), interpolation=cv2.INTER_LINEAR).astype(np.float64) / 255.0
     expected = ((resized - mean) / std).transpose(2, 0, 1)[None]
     np.testing.assert_allclose(out, expected, atol=1e-5)
-    np.testing.assert_array_equal(out, normalize_batch([cv2.resize(image, (40, 16))], mean, std))
 
 
 # -- post-processing -----------------------------------------------------------------------------------------
@@ -549,7 +555,7 @@ def test_stats_counts_bad_reasons_batches_and_window_rates():
     assert report["window_dropped"] == 2 and report["window_bad"] == 3 and report["window_failed"] == 1
 
 
-def test_stats_percentiles_equal_numpy():
+def test_stats_percentiles_worked_out_by_hand():
     stats = PipelineStats(FakeClock())
     preprocess = [float(i) for i in range(101)]
     infer = [float(i * i) for i in range(101)]
@@ -566,9 +572,6 @@ def test_stats_percentiles_equal_numpy():
     assert report["latency_ms_p50"] == pytest.approx(6.0)
     assert report["latency_ms_p99"] == pytest.approx(95.45)
     assert report["postprocess_ms_p50"] == pytest.approx(0.5) and report["postprocess_ms_p99"] == pytest.approx(0.5)
-    for name, samples in (("preprocess", preprocess), ("infer", infer), ("latency", latency)):
-        for q in (50, 99):
-            assert report[f"{name}_ms_p{q}"] == pytest.approx(float(np.percentile(samples, q))), (name, q)
 
 
 def test_stats_window_resets_after_report():
@@ -610,7 +613,7 @@ def test_timing_histogram_percentiles_interpolate_within_the_bin():
     assert p40 == pytest.approx(1.1)  # rank 40: all 40 samples of [1.0, 1.1) -> its upper edge
     assert p50 == pytest.approx(3.0 + 0.1 * 10 / 58)  # rank 50: 10 of the 58 samples of [3.0, 3.1)
     assert p99 == 10_000.0  # rank 99 lies in the overflow bin, which reads as 10 s
-    assert histogram.total == 100 and histogram.counts.shape == (100_001,)
+    assert histogram.total == 100
 
 
 def test_timing_histogram_clamps_negative_and_nan():
@@ -659,7 +662,7 @@ def test_stats_since_start_memory_stays_flat_over_many_frames():
             clock.now += 1.0
             report = stats.report()
     for stage in PipelineStats.STAGES:
-        assert stats.histograms[stage].counts.shape == (100_001,) and stats.histograms[stage].total == 12_000
+        assert stats.histograms[stage].total == 12_000
         assert stats._timings[stage] == []  # the window samples went with the last report
     # 120 samples per 0.1 ms bin from 10.0 ms: rank 6000 ends bin [14.9, 15.0), rank 11880 ends [19.8, 19.9)
     assert report["latency_ms_p50_total"] == pytest.approx(15.0)

@@ -23,8 +23,8 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.evaluation.semantic import SemanticEvaluator
 from seg_perception.labels import CLASS_NAMES
-from seg_perception.ros.conversions import mono8_array, mono8_msg
-from seg_perception.ros.harness import NodeClient, NodeProcess, image_msg, stamp_ns
+from seg_perception.ros.conversions import mono8_array, mono8_msg, set_stamp, stamp_ns
+from seg_perception.ros.harness import NodeClient, NodeProcess, image_msg
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "semantic.yaml"
@@ -132,7 +132,7 @@ def test_bgr8_input_gives_the_same_mask_as_rgb8(client, val_frames):
     rgb_stamp = _send(client, image)
     header = Header(frame_id="camera")
     bgr_stamp = client.now_ns()
-    header.stamp.sec, header.stamp.nanosec = divmod(bgr_stamp, 1_000_000_000)
+    set_stamp(header, bgr_stamp)
     data = array.array("B")
     data.frombytes(np.ascontiguousarray(image[..., ::-1]).tobytes())
     msg = Image(header=header, height=image.shape[0], width=image.shape[1], encoding="bgr8", step=image.shape[1] * 3)
@@ -267,6 +267,8 @@ def test_two_cameras_with_matching_stamps_share_one_model_call(val_frames):
         ({"model_path": "CORRUPT"}, "corrupt.onnx"),
         ({"resize_mode": "squash"}, "resize_mode: must be one of resize, letterbox, got 'squash'"),
         ({"drivable_classes": "['road', 'runway']"}, "drivable_classes: unknown class names ['runway']"),
+        ({"sync_slop": "0"}, "sync_slop"),  # an integer for a double parameter: ROS types are strict
+        ({"cameras": "['cam-1']"}, "cameras: ['cam-1'] are not relative ROS namespaces"),
     ],
 )
 def test_bad_model_or_parameters_fail_at_start_up_with_a_clear_message(tmp_path, params, message):

@@ -9,6 +9,7 @@ message instead of at the first frame. Tools (demo, benchmarks) build the same d
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,10 @@ PRECISIONS = ("fp32", "fp16", "int8")
 RESIZE_MODES = ("resize", "letterbox")
 OUTPUT_RESOLUTIONS = ("input", "model")
 RELIABILITIES = ("best_effort", "reliable")
+
+
+CAMERA_NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
+"""A relative ROS namespace (the ROS 2 name grammar); '' is allowed separately (the node's own namespace)."""
 
 
 class ConfigError(ValueError):
@@ -117,8 +122,12 @@ class SegmentationConfig:
             raise ConfigError(f"overlay_alpha: must be in [0, 1], got {self.overlay_alpha}")
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
             raise ConfigError(f"cameras: must be a non-empty list of unique namespaces, got {list(self.cameras)}")
-        if any(name.startswith("/") or name.endswith("/") or " " in name for name in self.cameras):
-            raise ConfigError(f"cameras: relative namespaces without leading/trailing '/', got {list(self.cameras)}")
+        bad = [name for name in self.cameras if name and not CAMERA_NAMESPACE.fullmatch(name)]
+        if bad:
+            raise ConfigError(
+                f"cameras: {bad} are not relative ROS namespaces (tokens of letters, digits and '_', not starting "
+                "with a digit, joined by '/')"
+            )
         for name in ("sync_slop", "sync_timeout", "log_throttle"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")

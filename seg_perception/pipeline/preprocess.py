@@ -65,5 +65,11 @@ def normalize_batch(images: Sequence[np.ndarray], mean: Sequence[float], std: Se
     """N x (h, w, 3) uint8 RGB of one size -> (N, 3, h, w) float32 ``(x / 255 - mean) / std``."""
     scale = np.float32(1.0 / 255.0) / np.asarray(std, np.float32)
     offset = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    batch = np.stack(images).astype(np.float32) * scale - offset
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+    height, width = images[0].shape[:2]
+    batch = np.empty((len(images), 3, height, width), np.float32)
+    for index, image in enumerate(images):  # one pass per channel, straight into the output (~10x fewer copies)
+        for channel in range(3):
+            plane = batch[index, channel]
+            np.multiply(image[..., channel], scale[channel], out=plane, casting="unsafe")
+            plane -= offset[channel]
+    return batch

@@ -29,6 +29,8 @@ __all__ = [
     "mono8_array",
     "mono8_msg",
     "rgb8_msg",
+    "set_stamp",
+    "stamp_ns",
 ]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -130,6 +132,16 @@ def mono8_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         return np.ascontiguousarray(rows)
     rows.flags.writeable = False  # view of the message buffer
     return rows
+
+
+def stamp_ns(header: Header) -> int:
+    """The header's stamp in nanoseconds."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def set_stamp(header: Header, nanoseconds: int) -> None:
+    """Set the header's stamp (sec, nanosec) from nanoseconds."""
+    header.stamp.sec, header.stamp.nanosec = divmod(int(nanoseconds), 1_000_000_000)
 
 
 def copy_header(header: Header) -> Header:

@@ -34,7 +34,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from seg_perception.pipeline.stats import percentile
-from seg_perception.ros.conversions import rgb8_msg
+from seg_perception.ros.conversions import rgb8_msg, set_stamp, stamp_ns
+from seg_perception.ros.segmentation_node import camera_topic
 
 EXECUTABLE = "segmentation_node"
 READY_MARK = "ready:"
@@ -131,19 +132,11 @@ class NodeProcess:
         self.stop()
 
 
-def stamp_ns(header: Header) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-
-
 def image_msg(image: np.ndarray, stamp: int, frame_id: str = "camera") -> Image:
     """(H, W, 3) uint8 RGB -> rgb8 Image stamped ``stamp`` ns."""
     header = Header(frame_id=frame_id)
-    header.stamp.sec, header.stamp.nanosec = divmod(int(stamp), 1_000_000_000)
+    set_stamp(header, stamp)
     return rgb8_msg(image, header)
-
-
-def _topic(camera: str, name: str) -> str:
-    return f"{camera}/{name}" if camera else name
 
 
 class NodeClient:
@@ -187,21 +180,21 @@ class NodeClient:
         self.label_info: dict[str, str] = {}
         self.diagnostics: list[dict[str, str]] = []
         self.publishers = {
-            c: self.node.create_publisher(Image, prefix + _topic(c, "image"), input_qos) for c in cameras
+            c: self.node.create_publisher(Image, prefix + camera_topic(c, "image"), input_qos) for c in cameras
         }
         self.subscriptions = []
         for camera in cameras:
             for output in outputs:
                 self.subscriptions.append(
                     self.node.create_subscription(
-                        Image, prefix + _topic(camera, output), self._keeper(camera, output), QoSProfile(depth=50)
+                        Image, prefix + camera_topic(camera, output), self._keeper(camera, output), QoSProfile(depth=50)
                     )
                 )
             latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.subscriptions.append(
                 self.node.create_subscription(
                     String,
-                    prefix + _topic(camera, "semantic/label_info"),
+                    prefix + camera_topic(camera, "semantic/label_info"),
                     lambda msg, c=camera: self.label_info.__setitem__(c, msg.data),
                     latched,
                 )
@@ -249,7 +242,8 @@ class NodeClient:
         return self.spin_until(
             lambda: (
                 all(p.get_subscription_count() > 0 for p in self.publishers.values())
-                and all(s.get_publisher_count() > 0 for s in self.subscriptions[:-1])
+                # node.count_publishers, not Subscription.get_publisher_count (Iron and later, not in Humble)
+                and all(self.node.count_publishers(s.topic_name) > 0 for s in self.subscriptions[:-1])
             ),
             timeout,
         )
@@ -263,7 +257,7 @@ class NodeClient:
         while time.monotonic() < deadline:
             stamp = self.now_ns()
             for camera, msg in frames.items():
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+                set_stamp(msg.header, stamp)
                 self.publish_msg(camera, msg)
             if self.spin_until(lambda s=stamp: all(self.has(c, MASK, s) for c in frames), retry):
                 return stamp
@@ -360,7 +354,7 @@ def frame_messages(images: Sequence[np.ndarray]) -> list[Image]:
 def publish_now(client: NodeClient, msg: Image, camera: str = "") -> int:
     """Stamp ``msg`` with the client's clock now, publish it on ``camera``; returns the stamp (ns)."""
     stamp = client.now_ns()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+    set_stamp(msg.header, stamp)
     client.publish_msg(camera, msg)
     return stamp
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, NameValidationException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -37,7 +38,7 @@ from seg_perception.pipeline.config import ConfigError, SegmentationConfig, para
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
 from seg_perception.pipeline.semantic import InferenceBatch, SemanticPipeline, open_backend, resolve_model_path
 from seg_perception.pipeline.stats import PipelineStats
-from seg_perception.ros.conversions import BadImageError, image_to_rgb, mono8_msg, rgb8_msg
+from seg_perception.ros.conversions import BadImageError, image_to_rgb, mono8_msg, rgb8_msg, stamp_ns
 
 PACKAGE = "seg_perception"
 WAIT_S = 0.1
@@ -64,12 +65,9 @@ class CameraTopics:
     label_info: object
 
 
-def _topic(camera: str, name: str) -> str:
+def camera_topic(camera: str, name: str) -> str:
+    """Topic ``name`` in camera namespace ``camera`` ('' = the node's own namespace)."""
     return f"{camera}/{name}" if camera else name
-
-
-def _stamp_ns(header: Header) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 def label_info_json(drivable: tuple[str, ...]) -> str:
@@ -144,12 +142,12 @@ class SegmentationNode(Node):
             topics = CameraTopics(
                 name=camera,
                 subscription=self.create_subscription(
-                    Image, _topic(camera, "image"), lambda msg, c=camera: self._on_image(c, msg), input_qos
+                    Image, camera_topic(camera, "image"), lambda msg, c=camera: self._on_image(c, msg), input_qos
                 ),
-                mask=self.create_publisher(Image, _topic(camera, "semantic/mask"), output_qos),
-                drivable=self.create_publisher(Image, _topic(camera, "drivable_area"), output_qos),
-                overlay=self.create_publisher(Image, _topic(camera, "overlay"), output_qos),
-                label_info=self.create_publisher(String, _topic(camera, "semantic/label_info"), latched),
+                mask=self.create_publisher(Image, camera_topic(camera, "semantic/mask"), output_qos),
+                drivable=self.create_publisher(Image, camera_topic(camera, "drivable_area"), output_qos),
+                overlay=self.create_publisher(Image, camera_topic(camera, "overlay"), output_qos),
+                label_info=self.create_publisher(String, camera_topic(camera, "semantic/label_info"), latched),
             )
             topics.label_info.publish(label_info)
             self.cameras[camera] = topics
@@ -179,7 +177,7 @@ class SegmentationNode(Node):
                 throttle_duration_sec=self.config.log_throttle,
             )
             return
-        if self.scheduler.put(camera, _stamp_ns(msg.header), CameraFrame(image, msg.header)) is not None:
+        if self.scheduler.put(camera, stamp_ns(msg.header), CameraFrame(image, msg.header)) is not None:
             self.stats.count("dropped")
 
     # -- inference thread -----------------------------------------------------------------------------
@@ -190,11 +188,11 @@ class SegmentationNode(Node):
                 continue
             try:
                 batch = self.pipeline.infer([frame.payload.image for frame in frames])
+                self.stats.batch(len(frames), batch.preprocess_ms, batch.infer_ms)
             except Exception as error:  # a failing frame must not stop the node
                 self.stats.count("failed", len(frames))
                 self.get_logger().error(f"inference failed: {error!r}", throttle_duration_sec=self.config.log_throttle)
                 continue
-            self.stats.batch(len(frames), batch.preprocess_ms, batch.infer_ms)
             while not self._stopping.is_set():
                 try:
                     self.results.put((frames, batch), timeout=WAIT_S)
@@ -214,6 +212,8 @@ class SegmentationNode(Node):
                 try:
                     self._publish_frame(frame, batch, index)
                 except Exception as error:
+                    if not self.context.ok():  # shutting down (SIGINT): publishers are gone, not a failure
+                        return
                     self.stats.count("failed")
                     self.get_logger().error(
                         f"post-processing failed: {error!r}", throttle_duration_sec=self.config.log_throttle
@@ -240,12 +240,21 @@ class SegmentationNode(Node):
     # -- diagnostics ------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         values = self.stats.report()
+        slots = self.scheduler.stats()
         values.update(
             pending=self.scheduler.pending(),
             pending_bound=self.scheduler.capacity,
+            pending_max=slots.max_pending,
             queue_bound=self.config.queue_size,
         )
-        if values["window_failed"]:
+        if len(self.config.cameras) > 1:
+            for camera in self.config.cameras:
+                values[f"{camera}.received"] = slots.received[camera]
+                values[f"{camera}.dropped"] = slots.dropped[camera]
+        dead = [worker.name for worker in self._workers if not worker.is_alive()]
+        if dead:
+            level, message = DiagnosticStatus.ERROR, f"worker thread(s) stopped: {', '.join(dead)}"
+        elif values["window_failed"]:
             level, message = DiagnosticStatus.ERROR, "inference or publishing failed"
         elif values["window_bad"]:
             level, message = DiagnosticStatus.WARN, "bad input frames dropped"
@@ -275,11 +284,14 @@ class SegmentationNode(Node):
         self.diagnostics.publish(array)
 
     def stop(self) -> None:
-        """Stop the worker threads and release the backend (idempotent)."""
+        """Stop the worker threads, then release the backend (never while a worker may still be using it)."""
         self._stopping.set()
         self.scheduler.close()
         for worker in self._workers:
-            worker.join(timeout=5.0)
+            worker.join(timeout=10.0)
+        if any(worker.is_alive() for worker in self._workers):
+            self.get_logger().warning("a worker thread did not stop within 10 s; leaving the backend open")
+            return
         self.backend.close()
 
 
@@ -289,6 +301,18 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+STARTUP_ERRORS = (
+    ConfigError,
+    OSError,
+    ValueError,
+    TypeError,
+    BackendUnavailableError,
+    InvalidParameterTypeException,  # e.g. sync_slop: 0 (an integer) for a double parameter
+    NameValidationException,
+)
+"""What a bad parameter or model raises while the node starts: reported in one line, exit code 2."""
 
 
 def usage() -> str:
@@ -315,7 +339,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=argv)
     try:
         node = SegmentationNode()
-    except (ConfigError, OSError, ValueError, TypeError, BackendUnavailableError) as error:
+    except STARTUP_ERRORS as error:
         print(f"segmentation_node: error: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
