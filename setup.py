@@ -16,7 +16,10 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
-        (f"share/{PACKAGE}/models", glob("models/*.md") + glob("models/*.onnx") + glob("models/*.onnx.json") + glob("models/*.pt")),
+        (
+            f"share/{PACKAGE}/models",
+            glob("models/*.md") + glob("models/*.onnx") + glob("models/*.onnx.json") + glob("models/*.pt"),
+        ),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

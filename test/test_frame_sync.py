@@ -1,5 +1,8 @@
 """FrameScheduler: newest frame wins per camera, stamps within the slop batch together, take() waits and wakes.
 
+take() waits only for live cameras (a put() less than stale_after ago): where a test needs a camera to be waited
+for, that camera first delivers a frame which is taken (``make_live``).
+
 Timing goes through a fake clock; real threads with short Event/join timeouts only where blocking is the point.
 """
 
@@ -38,6 +41,13 @@ def check_invariant(scheduler: FrameScheduler) -> FrameStats:
     assert scheduler.pending() == pending <= scheduler.capacity
     assert stats.max_pending <= scheduler.capacity
     return stats
+
+
+def make_live(scheduler: FrameScheduler, camera: str, stamp_ns: int = 0) -> None:
+    """``camera`` delivers a frame that is taken at once (nothing else pending), so it is live and its slot empty."""
+    assert scheduler.pending() == 0
+    scheduler.put(camera, stamp_ns, f"{camera} warm-up")
+    assert [f.camera for f in scheduler.take(timeout=0)] == [camera]
 
 
 def start_taker(scheduler: FrameScheduler, timeout: float | None = None) -> tuple[threading.Thread, list]:
@@ -133,6 +143,7 @@ def test_equal_stamps_anchor_on_the_first_camera():
 def test_take_waits_for_a_missing_camera_until_its_frame_arrives():
     clock = FakeClock()  # frozen: the sync deadline never passes on its own
     scheduler = FrameScheduler(["left", "right"], sync_slop=0.01, sync_timeout=100.0, clock=clock)
+    make_live(scheduler, "right")
     scheduler.put("left", 100 * MS, "l")
     taker, result = start_taker(scheduler, timeout=2.0)
     assert clock.polled.wait(2.0)  # the taker evaluated under the lock; put() below waits until it sleeps
@@ -145,6 +156,7 @@ def test_take_waits_for_a_missing_camera_until_its_frame_arrives():
 def test_take_holds_a_frame_back_until_the_sync_deadline():
     clock = FakeClock()
     scheduler = FrameScheduler(["left", "right"], sync_timeout=0.05, clock=clock)
+    make_live(scheduler, "right")
     scheduler.put("left", 100 * MS, "l")
     clock.now = 0.049
     assert scheduler.take(timeout=0) == []  # still waiting for "right"
@@ -157,8 +169,9 @@ def test_take_holds_a_frame_back_until_the_sync_deadline():
 def test_replacing_the_anchor_frame_does_not_restart_the_sync_wait():
     """A camera that stops publishing must not starve the others when they publish faster than sync_timeout."""
     clock = FakeClock()
-    scheduler = FrameScheduler(["left", "right"], sync_timeout=0.05, clock=clock)
-    for step in range(4):  # 30 Hz, "right" silent
+    scheduler = FrameScheduler(["left", "right"], sync_timeout=0.05, stale_after=1.0, clock=clock)
+    make_live(scheduler, "right")  # at 0.0, then silent, but live until 1.0
+    for step in range(4):  # 30 Hz
         clock.now = step * 0.033
         scheduler.put("left", step * 33 * MS, step)
     assert [f.payload for f in scheduler.take(timeout=0)] == [3]  # slot filled at 0.0, deadline 0.05 passed
@@ -182,6 +195,7 @@ def test_a_camera_with_a_frame_outside_the_slop_is_not_waited_for():
 
 def test_a_missing_camera_is_still_waited_for_beside_one_outside_the_slop():
     scheduler = FrameScheduler(["a", "b", "c"], sync_slop=0.01, sync_timeout=100.0, clock=FakeClock())
+    make_live(scheduler, "c")
     scheduler.put("a", 100 * MS, "a")
     scheduler.put("b", 300 * MS, "b")
     assert scheduler.take(timeout=0) == []
@@ -209,6 +223,7 @@ def test_close_wakes_a_take_waiting_for_a_frame():
 def test_close_wakes_a_take_waiting_for_a_missing_camera():
     clock = FakeClock()
     scheduler = FrameScheduler(["left", "right"], sync_timeout=100.0, clock=clock)
+    make_live(scheduler, "right")
     scheduler.put("left", 1, "l")
     taker, result = start_taker(scheduler)
     assert clock.polled.wait(2.0)
@@ -254,6 +269,11 @@ def test_unknown_camera_raises_key_error_naming_the_known_ones():
         ({"cameras": ["a"], "sync_slop": "x"}, "sync_slop"),
         ({"cameras": ["a"], "sync_timeout": -1}, "sync_timeout"),
         ({"cameras": ["a"], "sync_timeout": float("inf")}, "sync_timeout"),
+        ({"cameras": ["a"], "stale_after": 0}, r"stale_after.*> 0"),
+        ({"cameras": ["a"], "stale_after": -1.0}, "stale_after"),
+        ({"cameras": ["a"], "stale_after": float("nan")}, "stale_after"),
+        ({"cameras": ["a"], "stale_after": float("inf")}, "stale_after"),
+        ({"cameras": ["a"], "stale_after": "x"}, "stale_after"),
     ],
 )
 def test_bad_constructor_arguments_raise_value_error(kwargs, message):
@@ -266,20 +286,94 @@ def test_zero_slop_and_timeout_are_valid():
     assert scheduler.capacity == 1
 
 
-def test_max_pending_never_exceeds_capacity():
-    scheduler = FrameScheduler(["a", "b", "c"], clock=FakeClock())
-    for stamp in range(50):
-        for camera in ("a", "b", "c"):
-            scheduler.put(camera, stamp, None)
-            assert scheduler.pending() <= scheduler.capacity
+@pytest.mark.parametrize(
+    ("sync_timeout", "stale_after", "expected"),
+    [(0.05, None, 1.0), (0.0, None, 1.0), (0.5, None, 5.0), (0.05, 0.2, 0.2), (100.0, 3, 3.0)],
+)
+def test_stale_after_defaults_to_ten_sync_timeouts_but_at_least_one_second(sync_timeout, stale_after, expected):
+    scheduler = FrameScheduler(["a"], sync_timeout=sync_timeout, stale_after=stale_after)
+    assert scheduler.stale_after == pytest.approx(expected)
+    assert isinstance(scheduler.stale_after, float)
+
+
+def test_a_camera_that_never_delivered_is_not_waited_for():
+    clock = FakeClock()  # frozen: the sync deadline never passes
+    scheduler = FrameScheduler(["left", "right"], sync_timeout=100.0, clock=clock)
+    scheduler.put("left", 100 * MS, "l")
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["l"]
+    scheduler.put("left", 133 * MS, "l2")
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["l2"]
     stats = check_invariant(scheduler)
-    assert scheduler.pending() == stats.max_pending == scheduler.capacity == 3
-    assert stats.dropped == {"a": 49, "b": 49, "c": 49}
+    assert stats.received == {"left": 2, "right": 0}
+    assert stats.dropped == {"left": 0, "right": 0}
+
+
+def test_a_camera_silent_for_stale_after_is_not_waited_for():
+    """The review scenario: "right" stops at 30 fps; once it is stale, every "left" frame comes out at once."""
+    clock = FakeClock()
+    scheduler = FrameScheduler(["left", "right"], sync_timeout=0.05, stale_after=1.0, clock=clock)
+    make_live(scheduler, "right")  # last put() at 0.0
+    clock.now = 0.9
+    scheduler.put("left", 900 * MS, "held")
+    assert scheduler.take(timeout=0) == []  # "right" still live: held for the sync deadline
+    clock.now = 0.96  # past the deadline (0.9 + 0.05)
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["held"]
+    for step in range(30):  # from 1.0 on "right" is stale: no waiting, no drops
+        clock.now = 1.0 + step / 30
+        scheduler.put("left", round(clock.now * 1e9), step)
+        assert [f.payload for f in scheduler.take(timeout=0)] == [step]
+    stats = check_invariant(scheduler)
+    assert stats.dropped == {"left": 0, "right": 0}
+    assert stats.taken == {"left": 31, "right": 1}
+    assert stats.batches_by_size == {1: 32, 2: 0}
+
+
+def test_a_stale_camera_is_waited_for_again_right_after_it_delivers():
+    clock = FakeClock()
+    scheduler = FrameScheduler(["left", "right"], sync_slop=0.01, sync_timeout=0.05, stale_after=1.0, clock=clock)
+    make_live(scheduler, "right")
+    clock.now = 5.0  # "right" silent for 5 s: stale
+    scheduler.put("left", 5000 * MS, "l1")
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["l1"]  # not waited for
+    scheduler.put("right", 5010 * MS, "r1")  # "right" is back
+    assert scheduler.take(timeout=0) == []  # "left" is live: "r1" waits for it
+    scheduler.put("left", 5011 * MS, "l2")
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["l2", "r1"]  # batched together again
+    clock.now = 5.02
+    scheduler.put("left", 5043 * MS, "l3")
+    assert scheduler.take(timeout=0) == []  # waits for "right" again, live since its put() at 5.0
+    scheduler.put("right", 5044 * MS, "r2")
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["l3", "r2"]
+    assert scheduler.stats().batches_by_size == {1: 2, 2: 2}
+
+
+def test_a_wait_ends_when_the_missing_camera_goes_stale_before_the_sync_deadline():
+    clock = FakeClock()
+    scheduler = FrameScheduler(["left", "right"], sync_timeout=100.0, stale_after=0.5, clock=clock)
+    make_live(scheduler, "right")  # live until 0.5
+    clock.now = 0.2
+    scheduler.put("left", 200 * MS, "l")
+    assert scheduler._try_batch() == ([], pytest.approx(0.3))  # sleeps until "right" goes stale, not 100 s
+    clock.now = 0.499
+    assert scheduler.take(timeout=0) == []
+    clock.now = 0.5
+    assert [f.payload for f in scheduler.take(timeout=0)] == ["l"]
+
+
+def test_take_wakes_by_itself_when_the_missing_camera_goes_stale():
+    scheduler = FrameScheduler(["left", "right"], sync_timeout=100.0, stale_after=0.2)  # real clock
+    make_live(scheduler, "right")
+    scheduler.put("left", 1, "l")
+    taker, result = start_taker(scheduler, timeout=5.0)
+    taker.join(5.0)
+    assert not taker.is_alive()
+    assert [[f.payload for f in batch] for batch in result] == [["l"]]
 
 
 def test_put_does_not_block_while_take_waits():
     clock = FakeClock()
     scheduler = FrameScheduler(["left", "right"], sync_timeout=100.0, clock=clock)
+    make_live(scheduler, "right")
     scheduler.put("left", 1, "l1")
     taker, result = start_taker(scheduler)
     assert clock.polled.wait(2.0)

@@ -7,6 +7,12 @@ frame whose stamp matches within ``sync_slop`` as one batch, i.e. one model call
 Each camera has a slot of one pending frame; a new frame replaces the pending one, which is dropped and
 counted. So the queue depth is bounded by the number of cameras and a slow model never builds up latency.
 For every camera at any time: received == dropped + taken + (1 if a frame is pending else 0).
+
+``take()`` waits (at most ``sync_timeout``) only for *live* cameras: those whose last ``put()`` lies less than
+``stale_after`` seconds back. A camera that never delivered a frame, or went silent for ``stale_after`` or
+longer (unplugged, driver crashed), is not waited for, so the live cameras' frames come out at once instead of
+each being held for ``sync_timeout`` (which at 30 fps would drop about every other frame). Its frames are
+batched again as soon as it delivers again: from that ``put()`` on it is live.
 """
 
 from __future__ import annotations
@@ -54,8 +60,11 @@ class FrameScheduler:
 
     Thread-safe: any number of threads may ``put()``, one worker thread is meant to ``take()``.
     ``sync_slop`` (s): the largest stamp difference of frames batched together. ``sync_timeout`` (s): how long
-    ``take()`` holds a pending frame back waiting for a camera that has no frame yet. ``clock`` (s): the time
-    source of arrivals and of ``sync_timeout``, injectable for tests.
+    ``take()`` holds a pending frame back waiting for a live camera that has no frame yet. ``stale_after`` (s,
+    > 0; None: ``max(1.0, 10 * sync_timeout)``): a camera is live while its last ``put()`` is less than this
+    long ago; cameras that are not live (never delivered, or silent for ``stale_after`` or longer) are not
+    waited for. ``clock`` (s): the time source of arrivals, ``sync_timeout`` and ``stale_after``, injectable
+    for tests.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class FrameScheduler:
         sync_slop: float = 0.01,
         sync_timeout: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
+        stale_after: float | None = None,
     ) -> None:
         if isinstance(cameras, (str, bytes)):
             raise ValueError(f"cameras must be a sequence of camera names, not the single string {cameras!r}")
@@ -78,6 +88,12 @@ class FrameScheduler:
             raise ValueError(f"camera names must be unique, repeated: {duplicates}")
         self.sync_slop = _seconds("sync_slop", sync_slop)
         self.sync_timeout = _seconds("sync_timeout", sync_timeout)
+        self.stale_after: float = (
+            max(1.0, 10 * self.sync_timeout)
+            if stale_after is None
+            else _seconds("stale_after", stale_after, positive=True)
+        )
+        """Seconds of silence after its last ``put()`` from which on a camera is not waited for."""
         self.cameras: tuple[str, ...] = cameras
         self.capacity: int = len(cameras)
         """The bound of ``pending()``: one slot per camera."""
@@ -87,6 +103,7 @@ class FrameScheduler:
         self._closed = False
         self._slots: dict[str, PendingFrame | None] = dict.fromkeys(cameras)
         self._filled_since: dict[str, float] = dict.fromkeys(cameras, 0.0)
+        self._last_put: dict[str, float | None] = dict.fromkeys(cameras)
         self._pending = 0
         self._received = dict.fromkeys(cameras, 0)
         self._dropped = dict.fromkeys(cameras, 0)
@@ -106,6 +123,7 @@ class FrameScheduler:
                 raise KeyError(f"unknown camera {camera!r}; known cameras: {list(self.cameras)}")
             frame = PendingFrame(camera, stamp_ns, payload, self._clock())
             self._received[camera] += 1
+            self._last_put[camera] = frame.arrival
             if self._closed:
                 self._dropped[camera] += 1
                 return frame
@@ -126,10 +144,13 @@ class FrameScheduler:
         Blocks until a batch is ready, ``timeout`` seconds of real time pass (None: no limit, 0: just look)
         or ``close()`` is called. The anchor is the pending frame with the smallest stamp (ties: order of
         ``cameras``); the batch is the anchor plus every other camera's pending frame within ``sync_slop`` of
-        it. While some camera has no pending frame at all, the batch is held back until such a frame arrives
-        or ``sync_timeout`` after the anchor's slot was filled (a camera whose pending frame lies outside the
-        slop is not waited for). Replacing the anchor's frame does not restart that wait, so a camera that
-        stops publishing delays the others by at most ``sync_timeout``. Taken frames leave their slots.
+        it. While some live camera (last ``put()`` less than ``stale_after`` ago) has no pending frame at all,
+        the batch is held back until such a frame arrives, ``sync_timeout`` after the anchor's slot was filled,
+        or every such camera has gone stale, whichever comes first. A camera whose pending frame lies outside
+        the slop, one that never delivered a frame and one silent for ``stale_after`` or longer are not waited
+        for. Replacing the anchor's frame does not restart that wait, so a camera that stops publishing delays
+        the others by at most ``sync_timeout`` per frame, and not at all once it is ``stale_after`` silent.
+        Taken frames leave their slots.
         """
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
@@ -177,17 +198,21 @@ class FrameScheduler:
     def _try_batch(self) -> tuple[list[PendingFrame], float | None]:
         """With the lock held: (the batch, removed from the slots, None) when one is ready, else ([], seconds
         to wait for the sync deadline, or None to wait for a frame)."""
+        now = self._clock()
         anchor = None
-        missing = False
-        for frame in self._slots.values():
+        stale_at = None  # while a live camera has no pending frame: when the last of them goes stale
+        for camera, frame in self._slots.items():
             if frame is None:
-                missing = True
+                last_put = self._last_put[camera]
+                if last_put is not None and now < last_put + self.stale_after:  # live: wait for it
+                    until = last_put + self.stale_after
+                    stale_at = until if stale_at is None else max(stale_at, until)
             elif anchor is None or frame.stamp_ns < anchor.stamp_ns:
                 anchor = frame
         if anchor is None:
             return [], None
-        if missing:
-            left = self._filled_since[anchor.camera] + self.sync_timeout - self._clock()
+        if stale_at is not None:
+            left = min(self._filled_since[anchor.camera] + self.sync_timeout, stale_at) - now
             if left > 0:
                 return [], left
         batch = [
@@ -203,12 +228,12 @@ class FrameScheduler:
         return batch, None
 
 
-def _seconds(name: str, value: float) -> float:
-    """``value`` as a finite float >= 0; ValueError naming ``name`` otherwise."""
+def _seconds(name: str, value: float, *, positive: bool = False) -> float:
+    """``value`` as a finite float >= 0 (> 0 if ``positive``); ValueError naming ``name`` otherwise."""
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    if not (math.isfinite(seconds) and (seconds > 0 if positive else seconds >= 0)):
+        raise ValueError(f"{name} must be a finite number of seconds {'>' if positive else '>='} 0, got {value!r}")
     return seconds
