@@ -16,7 +16,7 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig, parameter_defaults, parameter_description
 from seg_perception.pipeline.model_info import read_model_info
-from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask, labels_to_input
+from seg_perception.pipeline.postprocess import argmax_channels, colour_overlay, drivable_mask, labels_to_input
 from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch, normalize_image
 from seg_perception.pipeline.semantic import SemanticPipeline, open_backend, resolve_model_path
 from seg_perception.pipeline.stats import PipelineStats, TimingHistogram
@@ -312,6 +312,26 @@ def test_colour_overlay_resizes_a_smaller_image_to_the_labels():
     unlabeled = labels == 255
     np.testing.assert_array_equal(out[unlabeled], resized[unlabeled])
     np.testing.assert_array_equal(out[labels == 13], np.tile((0, 0, 142), ((labels == 13).sum(), 1)))
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 2), (2, 1), (1, 5), (3, 4)])
+def test_argmax_channels_equals_numpy_on_tiny_maps(height, width):
+    # OpenCV's Python binding reads a 1x1 array as a scalar: the 1x1 case gave wrong labels before
+    logits = np.random.default_rng(height * 10 + width).normal(size=(19, height, width)).astype(np.float32)
+    assert argmax_channels(logits).tolist() == logits.argmax(0).tolist()
+    logits[3] = logits[7] = logits.max(0) + 1  # a tie: the first channel wins, as in numpy
+    assert argmax_channels(logits).tolist() == [[3] * width] * height
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 2), (2, 1)])
+@pytest.mark.parametrize("label", [13, 255])
+def test_colour_overlay_of_tiny_frames(height, width, label):
+    # a 1x1 frame failed in cv2.compare (size mismatch) when the overlay was subscribed
+    image = _random_image(height, width, seed=11)
+    labels = np.full((height, width), label, np.uint8)
+    out = colour_overlay(image, labels, 1.0)
+    expected = image if label == 255 else np.tile(COLOURS[13], (height, width, 1))
+    assert out.shape == (height, width, 3) and out.tolist() == expected.tolist()
 
 
 # -- SemanticPipeline with the shipped model -----------------------------------------------------------------

@@ -21,6 +21,8 @@ def argmax_channels(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, np.float32)
     if not 1 <= logits.shape[0] <= 256:
         raise ValueError(f"argmax_channels takes 1..256 channels, got {logits.shape[0]}")
+    if _single_pixel(logits[0]):
+        return logits.argmax(0).astype(np.uint8)
     best = logits[0].copy()
     labels = np.zeros(logits.shape[1:], np.uint8)
     for channel in range(1, logits.shape[0]):
@@ -28,6 +30,12 @@ def argmax_channels(logits: np.ndarray) -> np.ndarray:
         cv2.max(logits[channel], best, dst=best)
         labels = cv2.bitwise_or(cv2.bitwise_and(labels, cv2.bitwise_not(higher)), cv2.bitwise_and(higher, channel))
     return labels
+
+
+def _single_pixel(array: np.ndarray) -> bool:
+    """True for a 1x1 image: OpenCV's Python binding reads a 1x1 array as a scalar, so its array-and-scalar
+    operations fail or return wrong values on it; numpy handles that one pixel."""
+    return array.shape[:2] == (1, 1)
 
 
 def labels_from_logits(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -73,5 +81,7 @@ def colour_overlay(image: np.ndarray, labels: np.ndarray, alpha: float) -> np.nd
         image = cv2.resize(image, (labels.shape[1], labels.shape[0]), interpolation=cv2.INTER_LINEAR)
     colours = cv2.LUT(cv2.merge([labels, labels, labels]), _COLOUR_LUT)
     blended = cv2.addWeighted(image, 1.0 - alpha, colours, alpha, 0.0)
+    if _single_pixel(labels):
+        return image.copy() if labels[0, 0] == IGNORE_TRAIN_ID else blended
     unlabeled = cv2.compare(labels, IGNORE_TRAIN_ID, cv2.CMP_EQ)
     return cv2.copyTo(image, unlabeled, blended)  # far faster than boolean indexing
