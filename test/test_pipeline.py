@@ -4,6 +4,7 @@ arrays or by an independent computation in the test (OpenCV / numpy directly), n
 """
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -119,6 +120,41 @@ def test_from_values_rejects_unknown_keys_naming_them():
         SegmentationConfig.from_values({"backend": "torch", "moddel_path": "x.onnx"})
     assert str(info.value).startswith("moddel_path"), str(info.value)
     assert "model_path" in str(info.value)  # the known names are listed
+
+
+def test_from_values_names_the_nearest_known_parameter():
+    with pytest.raises(ConfigError) as info:
+        SegmentationConfig.from_values({"queue_sise": 4, "zzz": 1})
+    assert str(info.value) == "queue_sise: unknown parameter (did you mean queue_size?); zzz: unknown parameter"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"cameras": None}, "cameras: must be a list of strings, got no value (an empty list has no type"),
+        ({"drivable_classes": None}, "drivable_classes: must be a list of strings, got no value"),
+        ({"input_size": ["256", "512"]}, "input_size: must be a list of integers, got ['256', '512']"),
+        ({"cameras": "front"}, "cameras: must be a list of strings, got 'front'"),
+        ({"queue_size": 2.5}, "queue_size: must be an integer, got 2.5"),
+        ({"queue_size": True}, "queue_size: must be an integer, got True"),
+        ({"publish_overlay": "yes"}, "publish_overlay: must be a boolean, got 'yes'"),
+        ({"sync_slop": None}, "sync_slop: must be a number, got None"),
+        ({"model_path": 3}, "model_path: must be a string, got 3"),
+    ],
+)
+def test_from_values_rejects_values_of_the_wrong_type_naming_the_parameter(values, message):
+    with pytest.raises(ConfigError) as info:
+        SegmentationConfig.from_values(values)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_from_values_takes_an_integer_for_a_number():
+    assert SegmentationConfig.from_values({"sync_slop": 0}).sync_slop == 0
+
+
+@pytest.mark.parametrize("value", [(8193, 512), (256, 100_000), (100_000, 100_000)])
+def test_config_bounds_the_input_size(value):
+    assert "1..8192" in _raises_config_error("input_size", input_size=value)
 
 
 def test_from_values_validates_like_the_constructor():
@@ -382,8 +418,8 @@ def test_labels_at_input_resolution_and_drivable_area(shipped, frames):
         assert result.labels.shape == frame.shape[:2] and result.labels.dtype == np.uint8
         assert result.labels.max() < 19
         assert result.postprocess_ms >= 0
-        np.testing.assert_array_equal(result.drivable, (result.labels == 0).astype(np.uint8) * 255)
-        assert pipeline.finish(batch, index, with_drivable=False).drivable is None
+        drivable = pipeline.drivable(result.labels)
+        np.testing.assert_array_equal(drivable, (result.labels == 0).astype(np.uint8) * 255)
     # a trained model on its own kind of scenes: road is found
     assert (pipeline.finish(batch, 0).labels == 0).mean() > 0.05
 
@@ -394,7 +430,7 @@ def test_labels_at_model_resolution(shipped, frames):
     batch = pipeline.infer(frames[2:])
     for index in range(2):
         result = pipeline.finish(batch, index)
-        assert result.labels.shape == (256, 512) and result.drivable.shape == (256, 512)
+        assert result.labels.shape == (256, 512) and pipeline.drivable(result.labels).shape == (256, 512)
 
 
 def test_letterbox_through_the_pipeline(shipped, frames):
@@ -491,6 +527,38 @@ def test_resolve_model_path_explicit(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
         resolve_model_path(SegmentationConfig(model_path=str(missing)), [REPO])
     assert resolve_model_path(SegmentationConfig(model_path=str(SHIPPED_ONNX)), [tmp_path]) == SHIPPED_ONNX
+
+
+def test_resolve_model_path_of_a_directory_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is a directory, not a model file"):
+        resolve_model_path(SegmentationConfig(model_path=str(tmp_path)), [REPO])
+
+
+def _model_with_sidecar(folder: Path, **changes) -> Path:
+    """A copy of the shipped ONNX model whose sidecar has ``changes`` applied."""
+    model = folder / "model.onnx"
+    model.write_bytes(SHIPPED_ONNX.read_bytes())
+    sidecar = json.loads(SHIPPED_ONNX.with_name(SHIPPED_ONNX.name + ".json").read_text())
+    model.with_name("model.onnx.json").write_text(json.dumps({**sidecar, **changes}))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"input_name": "input"}, "the sidecar names input 'input', the model has input(s) ['image']"),
+        ({"output_name": "out"}, "the sidecar names output 'out', the model has output(s) ['logits']"),
+        (
+            {"num_classes": 12, "class_names": [f"c{i}" for i in range(12)]},
+            "the model's 'logits' is (1, 19, 256, 512) for one frame, the sidecar says (1, 12, H, W) (12 classes)",
+        ),
+    ],
+)
+def test_open_backend_checks_the_sidecar_against_the_model(tmp_path, changes, message):
+    model = _model_with_sidecar(tmp_path, **changes)
+    with pytest.raises(ValueError) as info:
+        open_backend(SegmentationConfig(backend="onnxruntime", device="cpu"), model)
+    assert str(info.value) == f"{model}: {message}"
 
 
 def test_open_backend_onnxruntime():

@@ -9,7 +9,9 @@ message instead of at the first frame. Tools (demo, benchmarks) build the same d
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 RESIZE_MODES = ("resize", "letterbox")
 OUTPUT_RESOLUTIONS = ("input", "model")
 RELIABILITIES = ("best_effort", "reliable")
+MAX_INPUT_SIDE = 8192
+"""Largest model input height or width accepted (a model input beyond it would not fit any accelerator)."""
+DELIVERED_IMAGE_PIXELS = 2048 * 2048
+"""Default ``max_image_pixels``: the largest frames the shipped best-effort input reliably receives through Fast DDS
+with the shipped profiles (12.6 MB rgb8, 16.8 MB rgba8; measured in docs/ARCHITECTURE.md, "Large images")."""
 
 
 CAMERA_NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
@@ -94,7 +101,11 @@ class SegmentationConfig:
     output_reliability: str = field(default="reliable", metadata=_describe("output QoS: reliable | best_effort"))
     output_depth: int = field(default=5, metadata=_describe("output history depth"))
     max_image_pixels: int = field(
-        default=4096 * 4096, metadata=_describe("larger input images are dropped as bad input")
+        default=DELIVERED_IMAGE_PIXELS,
+        metadata=_describe(
+            "larger input images are dropped as bad input; the default (2048 x 2048) is what best-effort input "
+            "delivers reliably, raise it only with input_reliability: reliable"
+        ),
     )
     diagnostics_period: float = field(default=1.0, metadata=_describe("seconds between /diagnostics messages"))
     log_throttle: float = field(default=5.0, metadata=_describe("seconds between repeated warnings of one kind"))
@@ -111,8 +122,10 @@ class SegmentationConfig:
         if len(self.input_size) != 2:
             raise ConfigError(f"input_size: must be [height, width], got {list(self.input_size)}")
         height, width = self.input_size
-        if not ((height == width == 0) or (height > 0 and width > 0)):
-            raise ConfigError(f"input_size: must be [0, 0] or two positive integers, got {list(self.input_size)}")
+        if not ((height == width == 0) or (0 < height <= MAX_INPUT_SIDE and 0 < width <= MAX_INPUT_SIDE)):
+            raise ConfigError(
+                f"input_size: must be [0, 0] or two integers in 1..{MAX_INPUT_SIDE}, got {list(self.input_size)}"
+            )
         unknown = [name for name in self.drivable_classes if name not in CLASS_NAMES]
         if unknown or not self.drivable_classes:
             raise ConfigError(
@@ -150,22 +163,62 @@ class SegmentationConfig:
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> SegmentationConfig:
-        """Build from plain values (ROS parameters, YAML): lists become tuples; unknown keys raise ConfigError."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields)
+        """Build from plain values (ROS parameters, YAML): lists become tuples. ConfigError naming the parameter
+        for an unknown name (with the nearest known one) or a value of the wrong type (None: no value, which is
+        what ROS makes of an empty list)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(fields)
         if unknown:
-            raise ConfigError(f"{', '.join(unknown)}: unknown parameter(s); known: {', '.join(sorted(fields))}")
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+            raise ConfigError(unknown_parameters_message(unknown, fields))
+        return cls(**{name: _typed_value(name, value, fields[name].default) for name, value in values.items()})
 
 
-def parameter_defaults() -> dict[str, Any]:
-    """{parameter name: default as a ROS parameter value (tuples as lists)}, in declaration order."""
+_TYPE_NAMES = {str: ("a", "string"), bool: ("a", "boolean"), int: ("an", "integer"), float: ("a", "number")}
+
+
+def _typed_value(name: str, value: Any, default: Any) -> Any:
+    """``value`` checked against the type of the parameter's ``default`` (lists become tuples)."""
+    if isinstance(default, tuple):
+        element = type(default[0])
+        kind = f"a list of {_TYPE_NAMES[element][1]}s"
+        if value is None:
+            raise ConfigError(f"{name}: must be {kind}, got no value (an empty list has no type in ROS parameters)")
+        if not isinstance(value, (list, tuple)) or not all(_is_a(item, element) for item in value):
+            raise ConfigError(f"{name}: must be {kind}, got {value!r}")
+        return tuple(value)
+    if not _is_a(value, type(default)):
+        raise ConfigError(f"{name}: must be {' '.join(_TYPE_NAMES[type(default)])}, got {value!r}")
+    return value
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    """``isinstance`` as a ROS parameter type: bools are not integers, integers count as numbers."""
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def unknown_parameters_message(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """One line naming each unknown parameter and the nearest known name, e.g.
+    ``queue_sise: unknown parameter (did you mean queue_size?)``."""
+    known = sorted(known)
+    parts = []
+    for name in sorted(unknown):
+        nearest = difflib.get_close_matches(name, known, n=1)
+        parts.append(f"{name}: unknown parameter" + (f" (did you mean {nearest[0]}?)" if nearest else ""))
+    return "; ".join(parts)
+
+
+def parameter_defaults(config_class: type = SegmentationConfig) -> dict[str, Any]:
+    """{parameter name: default as a ROS parameter value (tuples as lists)} of ``config_class``, in declaration
+    order."""
     return {
-        f.name: list(f.default) if isinstance(f.default, tuple) else f.default
-        for f in dataclasses.fields(SegmentationConfig)
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in dataclasses.fields(config_class)
     }
 
 
-def parameter_description(name: str) -> str:
-    """The description of parameter ``name``."""
-    return next(f.metadata["description"] for f in dataclasses.fields(SegmentationConfig) if f.name == name)
+def parameter_description(name: str, config_class: type = SegmentationConfig) -> str:
+    """The description of parameter ``name`` of ``config_class``."""
+    return next(f.metadata["description"] for f in dataclasses.fields(config_class) if f.name == name)

@@ -41,10 +41,9 @@ class InferenceBatch:
 
 @dataclass(frozen=True)
 class SemanticResult:
-    """One frame's outputs: labels (H, W) uint8 train ids (255 unlabeled), drivable (H, W) uint8 0/255 or None."""
+    """One frame's labels (H, W) uint8 train ids (255 unlabeled) and the time it took to make them."""
 
     labels: np.ndarray
-    drivable: np.ndarray | None
     postprocess_ms: float
 
 
@@ -57,13 +56,7 @@ class SemanticPipeline:
 
     def __init__(self, backend: InferenceBackend, info: ModelInfo, config: SegmentationConfig) -> None:
         self.backend, self.info, self.config = backend, info, config
-        requested = tuple(config.input_size)
-        self.model_size: tuple[int, int] = info.input_size if requested == (0, 0) else requested
-        if not info.dynamic and self.model_size != info.input_size:
-            raise ConfigError(
-                f"input_size: the model was exported at a fixed {info.input_size[0]}x{info.input_size[1]}, "
-                f"not {self.model_size[0]}x{self.model_size[1]} (export with --dynamic or use [0, 0])"
-            )
+        self.model_size = model_input_size(info, config)
         self._pad_rgb = tuple(round(255 * m) for m in info.mean)
         self._drivable_ids = config.drivable_train_ids
 
@@ -88,17 +81,58 @@ class SemanticPipeline:
         done = time.perf_counter()
         return InferenceBatch(logits, tuple(mappings), (preprocessed - start) * 1e3, (done - preprocessed) * 1e3)
 
-    def finish(self, batch: InferenceBatch, index: int, with_drivable: bool = True) -> SemanticResult:
-        """Frame ``index`` of ``batch`` -> its labels at the input (or model) resolution and drivable mask."""
+    def finish(self, batch: InferenceBatch, index: int) -> SemanticResult:
+        """Frame ``index`` of ``batch`` -> its labels at the input (or model) resolution."""
         start = time.perf_counter()
         labels = argmax_channels(batch.logits[index])
         labels = labels_to_input(labels, batch.mappings[index], full_size=self.config.output_resolution == "input")
-        drivable = drivable_mask(labels, self._drivable_ids) if with_drivable else None
-        return SemanticResult(labels, drivable, (time.perf_counter() - start) * 1e3)
+        return SemanticResult(labels, (time.perf_counter() - start) * 1e3)
+
+    def drivable(self, labels: np.ndarray) -> np.ndarray:
+        """(H, W) train ids -> (H, W) uint8 drivable-area mask, 255 on the configured drivable classes."""
+        return drivable_mask(labels, self._drivable_ids)
 
     def overlay(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB frame + its labels -> the colour overlay at the labels' resolution."""
         return colour_overlay(image, labels, self.config.overlay_alpha)
+
+
+def model_input_size(info: ModelInfo, config: SegmentationConfig) -> tuple[int, int]:
+    """(H, W) the model runs at: ``config.input_size``, or the exported size for [0, 0]. ConfigError when a
+    fixed-size model cannot take the requested size."""
+    requested = tuple(config.input_size)
+    size = info.input_size if requested == (0, 0) else requested
+    if not info.dynamic and size != info.input_size:
+        raise ConfigError(
+            f"input_size: the model was exported at a fixed {info.input_size[0]}x{info.input_size[1]}, "
+            f"not {size[0]}x{size[1]} (export with --dynamic or use [0, 0])"
+        )
+    return size
+
+
+def check_model(backend: InferenceBackend, info: ModelInfo, size: tuple[int, int]) -> None:
+    """Check at start-up that ``backend`` is the model ``info`` (the sidecar) describes: its input and output
+    names, the input's rank and channels, and, by one warm-up inference on a zero frame at ``size`` (H, W), the
+    class count of the output (N, num_classes, h, w). ValueError saying what does not match."""
+    inputs = {spec.name: spec for spec in backend.input_specs}
+    outputs = [spec.name for spec in backend.output_specs]
+    if list(inputs) != [info.input_name]:
+        raise ValueError(f"the sidecar names input {info.input_name!r}, the model has input(s) {list(inputs)}")
+    if info.output_name not in outputs:
+        raise ValueError(f"the sidecar names output {info.output_name!r}, the model has output(s) {outputs}")
+    shape = inputs[info.input_name].shape
+    if len(shape) != 4 or shape[1] not in (None, 3):
+        raise ValueError(f"the model input {inputs[info.input_name]} is not (N, 3, H, W) images")
+    frame = np.zeros((1, 3, *size), np.float32)
+    try:
+        logits = backend.infer({info.input_name: frame})[info.output_name]
+    except Exception as error:  # any backend failure at this size means the node cannot run
+        raise ValueError(f"the model does not run at {size[0]}x{size[1]}: {error}") from None
+    if logits.ndim != 4 or logits.shape[:2] != (1, info.num_classes):
+        raise ValueError(
+            f"the model's {info.output_name!r} is {tuple(logits.shape)} for one frame, the sidecar says "
+            f"(1, {info.num_classes}, H, W) ({info.num_classes} classes)"
+        )
 
 
 def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -> Path:
@@ -109,6 +143,8 @@ def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -
     """
     if config.model_path:
         path = Path(config.model_path).expanduser()
+        if path.is_dir():
+            raise FileNotFoundError(f"model_path: {path} is a directory, not a model file")
         if not path.is_file():
             raise FileNotFoundError(f"model_path: {path} does not exist")
         return path
@@ -120,10 +156,12 @@ def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -
 
 
 def open_backend(config: SegmentationConfig, model_path: Path) -> tuple[InferenceBackend, ModelInfo]:
-    """Load ``model_path`` into the backend ``config`` names; returns (backend, model info).
+    """Load ``model_path`` into the backend ``config`` names and check it against its sidecar (``check_model``, one
+    warm-up inference at the model input size); returns (backend, model info).
 
-    Raises FileNotFoundError / ValueError for a missing, unreadable or mismatching model (or sidecar), and
-    BackendUnavailableError when the backend cannot run here; the messages name the file and the reason.
+    Raises FileNotFoundError / ValueError for a missing, unreadable or mismatching model (or sidecar), ConfigError
+    for an input size the model cannot take, and BackendUnavailableError when the backend cannot run here; the
+    messages name the file and the reason.
     """
     options: dict[str, object] = {}
     if config.backend in ("auto", "onnxruntime") and config.threads:
@@ -147,6 +185,12 @@ def open_backend(config: SegmentationConfig, model_path: Path) -> tuple[Inferenc
             info = checkpoint_model_info(model_path, tuple(config.input_size))
         else:
             info = read_model_info(model_path)
+        try:
+            check_model(backend, info, model_input_size(info, config))
+        except ValueError as error:
+            if isinstance(error, ConfigError):
+                raise
+            raise ValueError(f"{model_path}: {error}") from None
     except BaseException:
         backend.close()
         raise
