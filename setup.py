@@ -38,7 +38,7 @@ setup(
             "seg-bench-models = seg_perception.tools.bench_models:main",
             "seg-predict = seg_perception.tools.predict:main",
             "seg-bench-node = seg_perception.tools.bench_node:main",
-            "segmentation_node = seg_perception.ros.segmentation_node:main",
+            "segmentation_node = seg_perception.ros.entry_points:segmentation_node",
         ],
     },
 )

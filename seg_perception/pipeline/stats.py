@@ -56,8 +56,28 @@ class TimingHistogram:
         return values
 
 
+class PublisherSequences:
+    """Gaps in each publisher's publication sequence numbers: the messages it sent, after the first one seen here,
+    that never reached the subscription callback (overwritten in the input history, or lost by the middleware).
+
+    Messages sent before the first one seen (before this node subscribed) are not counted. Called from the
+    subscription callbacks of one executor thread.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, int] = {}
+
+    def skipped(self, publisher: bytes, sequence: int) -> int:
+        """Messages of ``publisher`` skipped before ``sequence`` (0 for its first one, a repeat or a late one)."""
+        last = self._last.get(publisher)
+        if last is None or sequence > last:
+            self._last[publisher] = sequence
+        return 0 if last is None else max(sequence - last - 1, 0)
+
+
 class PipelineStats:
-    """Frame accounting: every received frame ends as published, dropped (newest-wins), bad or failed.
+    """Frame accounting: every received frame ends as published, dropped (newest-wins), bad or failed; an output
+    of a published frame that could not be built is counted per output.
 
     ``clock``: seconds (monotonic) for the window rates.
     """
@@ -70,6 +90,7 @@ class PipelineStats:
         self._lock = threading.Lock()
         self.totals: Counter[str] = Counter()
         self.bad_reasons: Counter[str] = Counter()
+        self.output_failures: Counter[str] = Counter()
         self.batch_sizes: Counter[int] = Counter()
         self.queue_max = 0
         self._window: Counter[str] = Counter()
@@ -89,6 +110,12 @@ class PipelineStats:
             self.totals["bad"] += 1
             self._window["bad"] += 1
             self.bad_reasons[reason] += 1
+
+    def output_failed(self, output: str) -> None:
+        """Output ``output`` (a topic name) of a frame could not be built; the frame's other outputs went out."""
+        with self._lock:
+            self.output_failures[output] += 1
+            self._window["output_failed"] += 1
 
     def batch(self, size: int, preprocess_ms: float, infer_ms: float) -> None:
         """One model call over ``size`` frames."""
@@ -132,11 +159,16 @@ class PipelineStats:
                 "window_dropped": self._window["dropped"],
                 "window_bad": self._window["bad"],
                 "window_failed": self._window["failed"],
+                "window_output_failed": self._window["output_failed"],
+                "middleware_lost": self.totals["middleware_lost"],
+                "input_skipped": self.totals["input_skipped"],
+                "window_lost": self._window["middleware_lost"] + self._window["input_skipped"],
                 "queue_max": self.queue_max,
                 "batches": sum(self.batch_sizes.values()),
                 "batch_size_max": max(self.batch_sizes, default=0),
             }
             values.update({f"bad_{reason}": n for reason, n in sorted(self.bad_reasons.items())})
+            values.update({f"failed_{name.replace('/', '_')}": n for name, n in sorted(self.output_failures.items())})
             values.update({f"batches_of_{size}": n for size, n in sorted(self.batch_sizes.items())})
             for stage, samples in self._timings.items():
                 values[f"{stage}_ms_p50"] = percentile(samples, 50)

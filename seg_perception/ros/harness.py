@@ -58,16 +58,32 @@ def node_executable() -> list[str]:
 class NodeProcess:
     """``segmentation_node --ros-args --params-file PARAMS [-p name:=value ...]`` as a child process.
 
-    ``params``: extra ``name: value`` overrides (values written in ROS YAML syntax). Output lines are kept in
-    ``lines``; ``wait_ready`` waits for the node's "ready:" log line.
+    ``params_file``: one params file or several (applied in order); ``params``: extra ``name: value`` overrides
+    (values written in ROS YAML syntax); ``name``: the node name (``-r __node:=``), ``namespace`` its namespace
+    (``-r __ns:=``, absolute, e.g. "/test_a": keeps its topics apart from other nodes'). ``command``: what to run in
+    place of the console script (e.g. ``[python, "-c", code]`` for a fault-injection test); the ROS arguments are
+    appended to it. Output lines (stdout and stderr) are kept in ``lines``; ``wait_ready`` waits for the node's
+    "ready:" log line.
     """
 
-    def __init__(self, params_file: Path | str, params: dict[str, str] | None = None, name: str | None = None):
-        command = [*node_executable(), "--ros-args", "--params-file", str(params_file)]
+    def __init__(
+        self,
+        params_file: Path | str | Sequence[Path | str],
+        params: dict[str, str] | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        command: Sequence[str] | None = None,
+    ):
+        files = [params_file] if isinstance(params_file, (str, Path)) else list(params_file)
+        command = [*(command or node_executable()), "--ros-args"]
+        for file in files:
+            command += ["--params-file", str(file)]
         for key, value in (params or {}).items():
             command += ["-p", f"{key}:={value}"]
         if name:
             command += ["-r", f"__node:={name}"]
+        if namespace:
+            command += ["-r", f"__ns:={namespace}"]
         self.command = command
         self.lines: list[str] = []
         self.process = subprocess.Popen(
@@ -278,6 +294,20 @@ class NodeClient:
     def has(self, camera: str, output: str, stamp: int) -> bool:
         return stamp in self.received[(camera, output)]
 
+    def diagnostics_where(
+        self, predicate: Callable[[dict[str, str]], bool], node: str = "", timeout: float = 15.0
+    ) -> dict[str, str]:
+        """The first /diagnostics status published from now on by the node whose name contains ``node`` for which
+        ``predicate`` holds. TimeoutError (with the node's latest status) when none came within ``timeout`` s."""
+        seen = len(self.diagnostics)
+
+        def matching() -> list[dict[str, str]]:
+            return [s for s in self.diagnostics[seen:] if node in s["name"] and predicate(s)]
+
+        if not self.spin_until(lambda: bool(matching()), timeout):
+            raise TimeoutError(f"no matching /diagnostics within {timeout} s; latest: {self.latest_diagnostics(node)}")
+        return matching()[0]
+
     def latest_diagnostics(self, node: str = "") -> dict[str, str] | None:
         """The newest status of the node whose name contains ``node`` ('' = any), or None."""
         matching = [status for status in self.diagnostics if node in status["name"]]
@@ -344,6 +374,12 @@ def running_node(
         code = process.stop()
         if run is not None:
             run.exit_code = code
+
+
+def settled(status: dict[str, str]) -> bool:
+    """Every frame the node received is accounted for (published, dropped, bad or failed) and none is pending."""
+    done = sum(int(status[key]) for key in ("frames_out", "dropped", "bad_frames", "failed"))
+    return done == int(status["frames_in"]) and status["pending"] == "0"
 
 
 def frame_messages(images: Sequence[np.ndarray]) -> list[Image]:

@@ -19,30 +19,38 @@ import json
 import queue
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException, NameValidationException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
-from seg_perception.backends import BackendUnavailableError
 from seg_perception.labels import IGNORE_TRAIN_ID, TRAIN_LABELS
-from seg_perception.pipeline.config import ConfigError, SegmentationConfig, parameter_defaults, parameter_description
+from seg_perception.pipeline.config import SegmentationConfig, parameter_defaults, parameter_description
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
 from seg_perception.pipeline.semantic import InferenceBatch, SemanticPipeline, open_backend, resolve_model_path
-from seg_perception.pipeline.stats import PipelineStats
+from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
 from seg_perception.ros.conversions import BadImageError, image_to_rgb, mono8_msg, rgb8_msg, stamp_ns
+from seg_perception.ros.parameters import declare_config
+from seg_perception.ros.startup import run_node
+
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 PACKAGE = "seg_perception"
+EXECUTABLE = "segmentation_node"
 WAIT_S = 0.1
 """How often the worker threads look up from a blocking wait to check for shutdown."""
+MESSAGE_INFO_CALLBACKS = hasattr(Subscription, "CallbackType")
+"""Subscription callbacks can take the message info (publisher and sequence number): Jazzy and later, not Humble."""
 
 
 @dataclass(frozen=True)
@@ -108,18 +116,15 @@ class SegmentationNode(Node):
     """The semantic segmentation node; raises ConfigError / FileNotFoundError / ValueError /
     BackendUnavailableError at construction for bad parameters or an unusable model."""
 
-    def __init__(self, node_name: str = "segmentation_node") -> None:
+    def __init__(self, node_name: str = EXECUTABLE) -> None:
         super().__init__(node_name)
-        values = {}
-        for name, default in parameter_defaults().items():
-            descriptor = ParameterDescriptor(description=parameter_description(name), read_only=True)
-            values[name] = self.declare_parameter(name, default, descriptor).value
-        self.config = config = SegmentationConfig.from_values(values)
+        self.config = config = declare_config(self, SegmentationConfig)
         model_path = resolve_model_path(config, share_dirs())
         self.backend, self.info = open_backend(config, model_path)
         self.pipeline = SemanticPipeline(self.backend, self.info, config)
         self.model_name = f"{self.info.model} ({model_path.name})"
         self.stats = PipelineStats()
+        self.sequences = PublisherSequences()
         self.scheduler = FrameScheduler(config.cameras, config.sync_slop, config.sync_timeout)
         self.results: queue.Queue[tuple[list[PendingFrame], InferenceBatch]] = queue.Queue(config.queue_size)
         self._stopping = threading.Event()
@@ -138,11 +143,12 @@ class SegmentationNode(Node):
         )
         self.cameras: dict[str, CameraTopics] = {}
         label_info = String(data=label_info_json(config.drivable_classes))
+        lost = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
         for camera in config.cameras:
             topics = CameraTopics(
                 name=camera,
                 subscription=self.create_subscription(
-                    Image, camera_topic(camera, "image"), lambda msg, c=camera: self._on_image(c, msg), input_qos
+                    Image, camera_topic(camera, "image"), self._image_callback(camera), input_qos, event_callbacks=lost
                 ),
                 mask=self.create_publisher(Image, camera_topic(camera, "semantic/mask"), output_qos),
                 drivable=self.create_publisher(Image, camera_topic(camera, "drivable_area"), output_qos),
@@ -166,8 +172,25 @@ class SegmentationNode(Node):
         )
 
     # -- executor thread: never blocks ------------------------------------------------------------
-    def _on_image(self, camera: str, msg: Image) -> None:
+    def _image_callback(self, camera: str) -> Callable:
+        """The subscription callback of ``camera``: with the message info where rclpy passes it (to count the
+        messages the middleware never delivered), else the message alone."""
+        if MESSAGE_INFO_CALLBACKS:
+            return lambda msg, info: self._on_image(camera, msg, info)
+        return lambda msg: self._on_image(camera, msg)
+
+    def _on_message_lost(self, info) -> None:
+        """The middleware reports samples lost on an image subscription (incomplete or recycled large samples)."""
+        self.stats.count("middleware_lost", info.total_count_change)
+
+    def _on_image(self, camera: str, msg: Image, info: dict | None = None) -> None:
         self.stats.count("received")
+        sequence = info and info.get("publication_sequence_number")
+        if sequence:
+            gid = info.get("publisher_gid") or {}
+            skipped = self.sequences.skipped(bytes(gid.get("data", b"")), sequence)
+            if skipped:
+                self.stats.count("input_skipped", skipped)
         try:
             image = image_to_rgb(msg, self.config.max_image_pixels)
         except BadImageError as error:
@@ -220,22 +243,42 @@ class SegmentationNode(Node):
                     )
 
     def _publish_frame(self, frame: PendingFrame, batch: InferenceBatch, index: int) -> None:
+        """Build frame ``index`` of ``batch``'s outputs (each on its own: one failing output does not take the
+        others with it), then publish them together."""
+        start = time.perf_counter()
         topics = self.cameras[frame.camera]
         header = frame.payload.header
-        want_drivable = topics.drivable.get_subscription_count() > 0
-        want_overlay = self.config.publish_overlay and topics.overlay.get_subscription_count() > 0
-        result = self.pipeline.finish(batch, index, with_drivable=want_drivable)
-        messages = [(topics.mask, mono8_msg(result.labels, header))]
-        if want_drivable:
-            messages.append((topics.drivable, mono8_msg(result.drivable, header)))
-        if want_overlay:
-            messages.append(
-                (topics.overlay, rgb8_msg(self.pipeline.overlay(frame.payload.image, result.labels), header))
+        labels = self.pipeline.finish(batch, index).labels
+        builders = {"semantic/mask": (topics.mask, lambda: mono8_msg(labels, header))}
+        if topics.drivable.get_subscription_count() > 0:
+            builders["drivable_area"] = (topics.drivable, lambda: mono8_msg(self.pipeline.drivable(labels), header))
+        if self.config.publish_overlay and topics.overlay.get_subscription_count() > 0:
+            builders["overlay"] = (
+                topics.overlay,
+                lambda: rgb8_msg(self.pipeline.overlay(frame.payload.image, labels), header),
             )
+        messages = self._build_outputs(builders)
+        if not messages:
+            raise RuntimeError(f"no output of the frame could be built ({', '.join(builders)})")
+        postprocess_ms = (time.perf_counter() - start) * 1e3
         for publisher, message in messages:
             publisher.publish(message)
         latency_ms = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e6
-        self.stats.published(latency_ms, result.postprocess_ms)
+        self.stats.published(latency_ms, postprocess_ms)
+
+    def _build_outputs(self, builders: dict[str, tuple[object, Callable[[], object]]]) -> list[tuple[object, object]]:
+        """{output name: (publisher, message builder)} -> [(publisher, message)] of the outputs that could be built;
+        each failure is counted per output and logged (rate-limited)."""
+        messages = []
+        for name, (publisher, build) in builders.items():
+            try:
+                messages.append((publisher, build()))
+            except Exception as error:  # one output's failure must not cost the frame its other outputs
+                self.stats.output_failed(name)
+                self.get_logger().error(
+                    f"output {name} failed: {error!r}", throttle_duration_sec=self.config.log_throttle
+                )
+        return messages
 
     # -- diagnostics ------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
@@ -251,13 +294,22 @@ class SegmentationNode(Node):
             for camera in self.config.cameras:
                 values[f"{camera}.received"] = slots.received[camera]
                 values[f"{camera}.dropped"] = slots.dropped[camera]
+        if not MESSAGE_INFO_CALLBACKS:
+            values["input_skipped"] = None  # rclpy before Jazzy passes no sequence numbers
+        values["nodes_with_this_name"] = twins = self._nodes_with_this_name()
         dead = [worker.name for worker in self._workers if not worker.is_alive()]
         if dead:
             level, message = DiagnosticStatus.ERROR, f"worker thread(s) stopped: {', '.join(dead)}"
         elif values["window_failed"]:
             level, message = DiagnosticStatus.ERROR, "inference or publishing failed"
+        elif twins > 1:
+            level, message = DiagnosticStatus.WARN, f"{twins} nodes share this name: every frame is answered {twins}x"
+        elif values["window_output_failed"]:
+            level, message = DiagnosticStatus.WARN, "an output could not be built for some frames"
         elif values["window_bad"]:
             level, message = DiagnosticStatus.WARN, "bad input frames dropped"
+        elif values["window_lost"]:
+            level, message = DiagnosticStatus.WARN, "input frames lost before the node (middleware or input history)"
         elif values["window_dropped"]:
             level, message = DiagnosticStatus.WARN, "input faster than inference: oldest frames dropped"
         else:
@@ -283,6 +335,18 @@ class SegmentationNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
 
+    def _nodes_with_this_name(self) -> int:
+        """How many nodes of this name and namespace the ROS graph holds (1 unless a twin runs); warns on twins."""
+        name, namespace = self.get_name(), self.get_namespace()
+        count = sum(1 for other in self.get_node_names_and_namespaces() if other == (name, namespace))
+        if count > 1:
+            self.get_logger().warning(
+                f"{count} nodes named {self.get_fully_qualified_name()} are running: each answers every frame; "
+                "give each its own name (-r __node:=NAME) or namespace",
+                throttle_duration_sec=self.config.log_throttle,
+            )
+        return max(count, 1)
+
     def stop(self) -> None:
         """Stop the worker threads, then release the backend (never while a worker may still be using it)."""
         self._stopping.set()
@@ -303,18 +367,6 @@ def _format(value: object) -> str:
     return str(value)
 
 
-STARTUP_ERRORS = (
-    ConfigError,
-    OSError,
-    ValueError,
-    TypeError,
-    BackendUnavailableError,
-    InvalidParameterTypeException,  # e.g. sync_slop: 0 (an integer) for a double parameter
-    NameValidationException,
-)
-"""What a bad parameter or model raises while the node starts: reported in one line, exit code 2."""
-
-
 def usage() -> str:
     """The --help text: how to run the node and every parameter with its default and description."""
     lines = [
@@ -330,28 +382,9 @@ def usage() -> str:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``segmentation_node``: exits 2 with ``segmentation_node: error: ...`` on stderr for bad
-    parameters or a missing/unusable model, 0 after SIGINT."""
-    argv = sys.argv if args is None else args
-    if {"-h", "--help"} & set(rclpy.utilities.remove_ros_args(argv)[1:]):
-        print(usage())
-        return 0
-    rclpy.init(args=argv)
-    try:
-        node = SegmentationNode()
-    except STARTUP_ERRORS as error:
-        print(f"segmentation_node: error: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Console script ``segmentation_node``: exits 2 with ``segmentation_node: error: ...`` on stderr when it
+    cannot start (bad ROS arguments, params file or parameter, missing or unusable model), 0 after SIGINT/SIGTERM."""
+    return run_node(EXECUTABLE, SegmentationNode, args, usage())
 
 
 if __name__ == "__main__":
