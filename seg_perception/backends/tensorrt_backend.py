@@ -44,7 +44,7 @@ from seg_perception.backends.base import (
     parse_device,
 )
 from seg_perception.data.cityscapes import read_image
-from seg_perception.pipeline.model_info import read_model_info, sidecar_path
+from seg_perception.model_info import read_model_info, sidecar_path
 from seg_perception.pipeline.preprocess import normalize_image
 
 LOGGER = logging.getLogger(__name__)

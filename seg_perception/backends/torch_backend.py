@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from seg_perception.backends.base import BackendUnavailableError, InferenceBackend, TensorSpec, parse_device
+from seg_perception.model_info import INPUT_NAME, OUTPUT_NAME
 from seg_perception.models import CheckpointError, build_model, load_checkpoint, model_spec
-from seg_perception.pipeline.model_info import INPUT_NAME, OUTPUT_NAME
 
 
 class TorchBackend(InferenceBackend):

@@ -19,7 +19,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from seg_perception.pipeline.model_info import INPUT_NAME, OUTPUT_NAME
+from seg_perception.model_info import INPUT_NAME, OUTPUT_NAME
 
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 

@@ -140,7 +140,7 @@ def checkpoint_model_info(path: str | Path, input_size: tuple[int, int] | None =
 
     ValueError when neither gives an input size; see ``model_spec`` for the other errors.
     """
-    from seg_perception.pipeline.model_info import INPUT_NAME, OUTPUT_NAME, ModelInfo
+    from seg_perception.model_info import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
     path = Path(path)
     spec = model_spec(path)

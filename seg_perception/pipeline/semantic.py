@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from seg_perception.backends import InferenceBackend, UnsupportedPrecisionError, create_backend
+from seg_perception.model_info import ModelInfo, read_model_info
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig
-from seg_perception.pipeline.model_info import ModelInfo, read_model_info
 from seg_perception.pipeline.postprocess import argmax_channels, colour_overlay, drivable_mask, labels_to_input
 from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch
 

@@ -4,7 +4,7 @@ The graph takes "image" (N, 3, H, W) float32, RGB normalised as ``(pixel / 255 -
 "logits" (N, C, H, W). What the checkpoint holds (model, options, classes, mean/std) comes from
 ``seg_perception.models.model_spec``; ``--model`` names the model of a raw state_dict and ``--option`` overrides
 options (``--option num_classes=N`` the class count). The sidecar ``FILE.onnx.json`` is a
-``seg_perception.pipeline.model_info.ModelInfo``, parity numbers included.
+``seg_perception.model_info.ModelInfo``, parity numbers included.
 
 Exit status 2 with a message naming the problem for a missing or unreadable checkpoint, an unknown model or
 option, weights that do not fit the model or a bad ``--parity-images`` value.
@@ -22,8 +22,8 @@ import yaml
 
 from seg_perception.data.cityscapes import CityscapesDataset, read_image
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, check_parity, export_onnx
+from seg_perception.model_info import ModelInfo
 from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, model_spec
-from seg_perception.pipeline.model_info import ModelInfo
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import positive_int
 

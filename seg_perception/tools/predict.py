@@ -21,7 +21,7 @@ from seg_perception.data.cityscapes import CityscapesDataset, read_image
 from seg_perception.data.layout import SPLITS
 from seg_perception.evaluation.formats import write_semantic_prediction
 from seg_perception.labels import CLASS_NAMES
-from seg_perception.pipeline.model_info import read_model_info
+from seg_perception.model_info import read_model_info
 from seg_perception.pipeline.postprocess import labels_from_logits
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import parse_size, positive_int
