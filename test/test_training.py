@@ -27,6 +27,7 @@ from seg_perception.training.transforms import (
     RandomHorizontalFlip,
     RandomScale,
     build_train_transforms,
+    masks_to_boxes,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -255,8 +256,48 @@ def test_train_pipeline_from_config(tmp_path):
     out = build_train_transforms(cfg.data)(pattern_sample(), np.random.default_rng(0))
     assert out["image"].shape == (3, 32, 48) and out["image"].dtype == torch.float32
     assert out["semantic"].shape == (32, 48) and out["semantic"].dtype == torch.int64
-    with pytest.raises(ValueError, match="instances"):
-        build_train_transforms(cfg.data)({**pattern_sample(), "instances": {}})
+
+
+def instance_sample(seed: int, height: int = 32, width: int = 48, block: int = 8) -> dict:
+    """Random 8x8 blocks of road (0), person (11), car (13) and ignore; every thing block is one instance."""
+    rng = np.random.default_rng(seed)
+    classes = rng.choice([0, 11, 13, IGNORE_TRAIN_ID], size=(height // block, width // block))
+    semantic = torch.from_numpy(np.kron(classes, np.ones((block, block), np.int64)))
+    image = torch.from_numpy(np.kron(classes, np.ones((block, block))).astype(np.uint8))[None].repeat(3, 1, 1)
+    block_index = torch.from_numpy(np.kron(np.arange(classes.size).reshape(classes.shape), np.ones((block, block))))
+    things = [int(i) for i in np.flatnonzero(np.isin(classes, [11, 13]))]
+    masks = torch.stack([block_index == i for i in things]).to(torch.uint8)
+    labels = torch.tensor([int(classes.flat[i]) for i in things])
+    instances = {"masks": masks, "boxes": masks_to_boxes(masks), "labels": labels, "instance_ids": torch.tensor(things)}
+    return {"stem": "x", "image": image, "semantic": semantic, "instances": instances}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_geometric_transforms_move_instance_masks_with_the_labels(seed):
+    sample = instance_sample(seed)
+    assert len(sample["instances"]["masks"]) > 0
+    pipeline = Compose([RandomScale((0.5, 2.0)), RandomCrop((40, 56), (0, 0, 0)), RandomHorizontalFlip(0.5)])
+    out = pipeline(sample, np.random.default_rng(seed))
+    instances, semantic = out["instances"], out["semantic"]
+    masks = instances["masks"].bool()
+    assert masks.shape[1:] == semantic.shape and masks.flatten(1).any(1).all()  # no empty instance is kept
+    for mask, label in zip(masks, instances["labels"], strict=True):
+        assert torch.all(semantic[mask] == label)  # nearest on both: every mask pixel keeps its class
+    union = masks.any(0) if len(masks) else torch.zeros_like(semantic, dtype=torch.bool)
+    assert torch.equal(union, torch.isin(semantic, torch.tensor([11, 13])))  # and every thing pixel is covered
+    for mask, box in zip(masks, instances["boxes"], strict=True):
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        assert box.tolist() == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+    kept = set(instances["instance_ids"].tolist())
+    assert kept <= set(sample["instances"]["instance_ids"].tolist())
+
+
+def test_masks_to_boxes_by_hand():
+    masks = torch.zeros((2, 4, 5), dtype=torch.uint8)
+    masks[0, 1:3, 2] = 1
+    masks[1, 0, 0] = masks[1, 3, 4] = 1
+    assert masks_to_boxes(masks).tolist() == [[2, 1, 3, 3], [0, 0, 5, 4]]
+    assert masks_to_boxes(masks[:0]).shape == (0, 4)
 
 
 # ------------------------------------------------------------------ engine

@@ -1,9 +1,12 @@
 """Joint augmentations on the sample dicts of ``CityscapesTorchDataset``.
 
-A sample holds "image" (3, H, W) uint8 RGB and "semantic" (H, W) int64 train ids (255 = ignore).
-Geometric transforms move both together (bilinear for the image, nearest for the labels, both
-with half-pixel centres so they stay aligned); photometric jitter touches the image only;
-``Normalize`` turns the image into (3, H, W) float32 ``(x / 255 - mean) / std``.
+A sample holds "image" (3, H, W) uint8 RGB and "semantic" (H, W) int64 train ids (255 = ignore), and
+optionally "instances" (``CityscapesTorchDataset(with_instances=True)``: "masks" (N, H, W) uint8, "boxes"
+(N, 4) float32 xyxy, "labels" (N,) int64, "instance_ids" (N,) int64). Geometric transforms move them
+together (bilinear for the image, nearest for labels and masks, all with half-pixel centres so they stay
+aligned); boxes are recomputed from the moved masks and instances left without pixels are dropped.
+Photometric jitter touches the image only; ``Normalize`` turns the image into (3, H, W) float32
+``(x / 255 - mean) / std``.
 
 Every transform is ``transform(sample, rng) -> sample`` with a ``numpy.random.Generator``;
 ``Compose(...)(sample)`` without a generator draws a fresh one (so it also fits the
@@ -13,7 +16,7 @@ per sample, which makes the augmentations independent of DataLoader workers and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,10 +26,32 @@ from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import IGNORE_TRAIN_ID
 
 
-def _geometric(sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    if "instances" in sample:
-        raise ValueError("the training transforms move image and semantic only; load samples without instances")
-    return sample["image"], sample["semantic"]
+def _with_masks(sample: dict, move: Callable[[torch.Tensor], torch.Tensor]) -> dict:
+    """``sample`` whose instance masks (if any) went through ``move`` ((N, H, W) -> (N, H', W')), with boxes
+    recomputed from them and instances without pixels left out."""
+    if "instances" not in sample:
+        return sample
+    instances = sample["instances"]
+    masks = move(instances["masks"])
+    keep = masks.flatten(1).any(1)
+    masks = masks[keep]
+    return {
+        **sample,
+        "instances": {
+            **{key: value[keep] for key, value in instances.items() if key not in ("masks", "boxes")},
+            "masks": masks,
+            "boxes": masks_to_boxes(masks),
+        },
+    }
+
+
+def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) masks -> (N, 4) float32 boxes x0, y0, x1, y1 around their pixels (x1/y1 exclusive)."""
+    boxes = torch.zeros((len(masks), 4), dtype=torch.float32)
+    for index, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask.any(1))[:, 0], torch.nonzero(mask.any(0))[:, 0]
+        boxes[index] = torch.tensor([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=torch.float32)
+    return boxes
 
 
 class RandomScale:
@@ -36,7 +61,7 @@ class RandomScale:
         self.scale_range = scale_range
 
     def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
-        image, semantic = _geometric(sample)
+        image, semantic = sample["image"], sample["semantic"]
         factor = rng.uniform(*self.scale_range)
         h, w = semantic.shape
         size = [max(1, round(h * factor)), max(1, round(w * factor))]
@@ -44,7 +69,14 @@ class RandomScale:
             return sample
         image = TF.resize(image, size, TF.InterpolationMode.BILINEAR, antialias=True)
         semantic = TF.resize(semantic[None], size, TF.InterpolationMode.NEAREST_EXACT)[0]
-        return {**sample, "image": image, "semantic": semantic}
+        moved = {**sample, "image": image, "semantic": semantic}
+        return _with_masks(moved, lambda masks: _resize_nearest(masks, size))
+
+
+def _resize_nearest(masks: torch.Tensor, size: list[int]) -> torch.Tensor:
+    if not len(masks):
+        return masks.new_zeros((0, *size))
+    return TF.resize(masks, size, TF.InterpolationMode.NEAREST_EXACT)
 
 
 class RandomCrop:
@@ -56,23 +88,30 @@ class RandomCrop:
         self.image_fill = torch.tensor(image_fill, dtype=torch.uint8).view(3, 1, 1)
 
     def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
-        image, semantic = _geometric(sample)
+        image, semantic = sample["image"], sample["semantic"]
         ch, cw = self.size
         h, w = semantic.shape
-        if h < ch or w < cw:
-            ph, pw = max(h, ch), max(w, cw)
+        ph, pw = max(h, ch), max(w, cw)
+        if (ph, pw) != (h, w):
             padded_image = self.image_fill.expand(3, ph, pw).clone()
             padded_image[:, :h, :w] = image
             padded_semantic = torch.full((ph, pw), IGNORE_TRAIN_ID, dtype=semantic.dtype)
             padded_semantic[:h, :w] = semantic
-            image, semantic, h, w = padded_image, padded_semantic, ph, pw
-        top = int(rng.integers(0, h - ch + 1))
-        left = int(rng.integers(0, w - cw + 1))
-        return {
+            image, semantic = padded_image, padded_semantic
+        top = int(rng.integers(0, ph - ch + 1))
+        left = int(rng.integers(0, pw - cw + 1))
+        cropped = {
             **sample,
             "image": image[:, top : top + ch, left : left + cw].contiguous(),
             "semantic": semantic[top : top + ch, left : left + cw].contiguous(),
         }
+
+        def crop_masks(masks: torch.Tensor) -> torch.Tensor:
+            padded = masks.new_zeros((len(masks), ph, pw))
+            padded[:, :h, :w] = masks
+            return padded[:, top : top + ch, left : left + cw].contiguous()
+
+        return _with_masks(cropped, crop_masks)
 
 
 class RandomHorizontalFlip:
@@ -82,10 +121,10 @@ class RandomHorizontalFlip:
         self.p = p
 
     def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
-        image, semantic = _geometric(sample)
+        image, semantic = sample["image"], sample["semantic"]
         if rng.random() >= self.p:
             return sample
-        return {**sample, "image": image.flip(-1), "semantic": semantic.flip(-1)}
+        return _with_masks({**sample, "image": image.flip(-1), "semantic": semantic.flip(-1)}, lambda m: m.flip(-1))
 
 
 class PhotometricJitter:
