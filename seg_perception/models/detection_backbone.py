@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -27,9 +28,28 @@ SIZE_DIVISOR = 32
 """The backbone's input height and width must be multiples of this (the models pad to it)."""
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` whose ONNX export also runs on an empty batch (the mask head of a frame with zero
+    detections). torch's export reshapes (N, C, H, W) to (N, G, -1) and ONNX Runtime's reshape fusion turns any
+    explicit (N, G, C/G*H*W) shape back into (0, G, -1), which fails for N = 0 ("cannot be reshaped"). So while
+    exporting, group statistics are averages of per-channel statistics (a constant block-diagonal 1x1 convolution
+    over channels): the same numbers, no reshape.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        group_size = self.num_channels // self.num_groups
+        group_average = torch.block_diag(*[torch.full((group_size, group_size), 1.0 / group_size)] * self.num_groups)
+        group_average = group_average.to(x)[:, :, None, None]
+        centered = x - nn.functional.conv2d(x.mean((2, 3), keepdim=True), group_average)
+        variance = nn.functional.conv2d(centered.square().mean((2, 3), keepdim=True), group_average)
+        return centered / torch.sqrt(variance + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def group_norm(channels: int) -> GroupNorm:
     """GroupNorm with 32 groups (fewer when ``channels`` is not a multiple of 32)."""
-    return nn.GroupNorm(math.gcd(32, channels), channels)
+    return GroupNorm(math.gcd(32, channels), channels)
 
 
 def norm_layer(norm: str) -> Callable[[int], nn.Module]:
