@@ -160,7 +160,8 @@ def format_table(result: dict) -> str:
                 f"{backbone:<9} infer {size}: torch {run['torch_ms']['median']:.0f} ms, "
                 f"ORT {run['ort_ms']['median']:.0f} ms ({run['ort_speedup']:.2f}x); "
                 f"parity box {parity['max_box_diff']:.2g} px, score {parity['max_score_diff']:.2g}, "
-                f"mask {parity['max_mask_diff']:.2g}, detections {parity['detections']}; empty outputs {run['empty']}"
+                f"mask {parity['max_mask_diff']:.2g}, detections {parity['detections']} "
+                f"/ ORT {parity['onnx_detections']} ({parity['paired']:.0%} paired); empty outputs {run['empty']}"
             )
     return "\n".join(lines)
 
