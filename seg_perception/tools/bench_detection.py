@@ -7,9 +7,10 @@ Per backbone, randomly initialised (weights barely change the timings; with rand
   ``--train-batches`` batch size, on made-up targets (``--instances`` per image).
 * per ``--sizes`` entry, batch 1: ``torch_ms`` / ``ort_ms`` {"median", "p90"} of PyTorch eager
   (``torch.inference_mode``) and ONNX Runtime (the dynamic-size export of ``export.detection_onnx``, traced once
-  at the first size, no thread spin-waiting), measured interleaved as ``seg-bench-models`` does; ``parity``: the
-  ONNX Runtime vs PyTorch ``DetectionParityReport`` at the model's score threshold; ``empty``: the output shapes
-  of ONNX Runtime with score threshold 1.0 (zero detections).
+  at the first size, no thread spin-waiting) at the model's score threshold (100 detections), ``*_ms_empty`` the
+  same at score threshold 1.0 (zero detections: no mask head), all four measured interleaved as
+  ``seg-bench-models`` does; ``parity``: the ONNX Runtime vs PyTorch ``DetectionParityReport``; ``empty``: the
+  output shapes of ONNX Runtime at threshold 1.0.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from seg_perception.export.detection_onnx import SCORE_THRESHOLD_NAME, check_detection_parity, export_detection_onnx
+from seg_perception.export.detection_onnx import (
+    SCORE_THRESHOLD_NAME,
+    DetectionGraph,
+    check_detection_parity,
+    export_detection_onnx,
+)
 from seg_perception.labels import IGNORE_TRAIN_ID, THING_TRAIN_IDS
 from seg_perception.models import build_model, list_models
 from seg_perception.models.detection_backbone import RESNET_BUILDERS
@@ -112,8 +119,9 @@ def train_seconds(
 def inference_entries(
     model: torch.nn.Module, sizes: list[tuple[int, int]], iterations: int, warmup: int, threads: int
 ) -> dict[str, dict]:
-    """{"HxW": {"torch_ms", "ort_ms", "ort_speedup", "detections", "parity", "empty"}} (module docstring)."""
+    """{"HxW": {"torch_ms", "ort_ms", "torch_ms_empty", "ort_ms_empty", "ort_speedup", "parity", "empty"}}."""
     model.eval()
+    graph = DetectionGraph(model).eval()
     threshold = float(model.roi_heads.score_thresh)
     entries = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -121,28 +129,26 @@ def inference_entries(
         session = benchmark_session(path, threads)
         for height, width in sizes:
             image = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(1))
-            feed = {INPUT_NAME: image.numpy(), SCORE_THRESHOLD_NAME: np.array(threshold, np.float32)}
-
-            def torch_run(image=image) -> None:
-                with torch.inference_mode():
-                    model(image)
-
-            def ort_run(feed=feed) -> None:
-                session.run(None, feed)
-
-            timings = time_interleaved({"torch": torch_run, "ort": ort_run}, iterations, warmup)
-            empty = session.run(None, {**feed, SCORE_THRESHOLD_NAME: np.array(1.0, np.float32)})
+            runs = {}
+            for suffix, value in (("", threshold), ("_empty", 1.0)):
+                feed = {INPUT_NAME: image.numpy(), SCORE_THRESHOLD_NAME: np.array(value, np.float32)}
+                runs[f"torch_ms{suffix}"] = partial(_torch_run, graph, image, torch.tensor(value))
+                runs[f"ort_ms{suffix}"] = partial(session.run, None, feed)
+            timings = time_interleaved(runs, iterations, warmup)
+            empty = runs["ort_ms_empty"]()
             parity = check_detection_parity(model, path, [image.numpy()], threshold)
             entries[f"{height}x{width}"] = {
-                "torch_ms": timings["torch"],
-                "ort_ms": timings["ort"],
-                "ort_speedup": timings["torch"]["median"] / timings["ort"]["median"],
+                **timings,
+                "ort_speedup": timings["torch_ms"]["median"] / timings["ort_ms"]["median"],
                 "parity": dataclasses.asdict(parity),
-                "empty": {
-                    output.name: list(array.shape) for output, array in zip(session.get_outputs(), empty, strict=True)
-                },
+                "empty": {out.name: list(array.shape) for out, array in zip(session.get_outputs(), empty, strict=True)},
             }
     return entries
+
+
+def _torch_run(graph: DetectionGraph, image: torch.Tensor, threshold: torch.Tensor) -> None:
+    with torch.inference_mode():
+        graph(image, threshold)
 
 
 def format_table(result: dict) -> str:
@@ -158,7 +164,8 @@ def format_table(result: dict) -> str:
             parity = run["parity"]
             lines.append(
                 f"{backbone:<9} infer {size}: torch {run['torch_ms']['median']:.0f} ms, "
-                f"ORT {run['ort_ms']['median']:.0f} ms ({run['ort_speedup']:.2f}x); "
+                f"ORT {run['ort_ms']['median']:.0f} ms ({run['ort_speedup']:.2f}x), no detections: torch "
+                f"{run['torch_ms_empty']['median']:.0f} ms, ORT {run['ort_ms_empty']['median']:.0f} ms; "
                 f"parity box {parity['max_box_diff']:.2g} px, score {parity['max_score_diff']:.2g}, "
                 f"mask {parity['max_mask_diff']:.2g}, detections {parity['detections']} "
                 f"/ ORT {parity['onnx_detections']} ({parity['paired']:.0%} paired); empty outputs {run['empty']}"
