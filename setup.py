@@ -36,6 +36,7 @@ setup(
             "seg-train = seg_perception.tools.train:main",
             "seg-export = seg_perception.tools.export:main",
             "seg-bench-models = seg_perception.tools.bench_models:main",
+            "seg-bench-detection = seg_perception.tools.bench_detection:main",
             "seg-predict = seg_perception.tools.predict:main",
             "seg-bench-node = seg_perception.tools.bench_node:main",
             "segmentation_node = seg_perception.ros.entry_points:segmentation_node",

@@ -41,7 +41,7 @@ class ParityReport:
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run the block with ``model`` in eval mode, then restore its train/eval mode."""
     was_training = model.training
     model.eval()
@@ -49,6 +49,22 @@ def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def quiet_legacy_exporter() -> Iterator[None]:
+    """Silence the legacy exporter's deprecation notices: it is chosen on purpose (see the module docstring)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning)
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
+        yield
+
+
+def cpu_session(onnx_path: str | Path) -> ort.InferenceSession:
+    """ONNX Runtime session on the CPU with as many intra-op threads as torch uses."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
 def _classes(logits: np.ndarray) -> np.ndarray:
@@ -69,10 +85,7 @@ def export_onnx(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
     axes = {INPUT_NAME: DYNAMIC_AXES, OUTPUT_NAME: DYNAMIC_AXES} if dynamic else None
-    with _eval_mode(model), warnings.catch_warnings():
-        # The legacy exporter is chosen on purpose (see the module docstring); its deprecation notices are noise.
-        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning)
-        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
+    with eval_mode(model), quiet_legacy_exporter():
         torch.onnx.export(
             model,
             (example,),
@@ -84,7 +97,7 @@ def export_onnx(
             dynamic_axes=axes,
         )
     if dynamic:  # the exporter may leave C symbolic (after a Resize to a dynamic size): declare it
-        with _eval_mode(model), torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             channels = model(example).shape[1]
         proto = onnx.load(str(out_path))
         proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = channels
@@ -101,12 +114,10 @@ def check_parity(model: nn.Module, onnx_path: str | Path, images: Sequence[np.nd
     """
     if not images:
         raise ValueError("check_parity needs at least one input array")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(onnx_path)
     max_diff = sum_diff = max_logit = 0.0
     logits_count = agreeing = pixels = 0
-    with _eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for image in images:
             array = np.ascontiguousarray(image, dtype=np.float32)
             expected = model(torch.from_numpy(array)).numpy()
