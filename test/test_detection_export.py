@@ -20,11 +20,11 @@ from seg_perception.export.detection_onnx import (
     export_detection_onnx,
 )
 from seg_perception.export.onnx_export import cpu_session
+from seg_perception.model_info import INPUT_NAME
 from seg_perception.models import build_model
 from seg_perception.models.mask_rcnn import MASK_SIZE
 from seg_perception.models.panoptic_fpn import SEMANTIC_CHANNELS
 from seg_perception.pipeline.instance_masks import paste_mask, paste_masks
-from seg_perception.pipeline.model_info import INPUT_NAME
 
 torch.set_num_threads(2)
 

@@ -31,7 +31,7 @@ import torchvision.ops.poolers
 from torch import nn
 
 from seg_perception.export.onnx_export import cpu_session, eval_mode, quiet_legacy_exporter
-from seg_perception.pipeline.model_info import INPUT_NAME
+from seg_perception.model_info import INPUT_NAME
 
 SCORE_THRESHOLD_NAME = "score_threshold"
 DETECTION_OUTPUTS = ("boxes", "scores", "labels", "masks")
