@@ -7,6 +7,7 @@ import pytest
 
 from seg_perception.pipeline.panoptic_fusion import (
     STUFF_TRAIN_IDS,
+    MaskWindow,
     PanopticSegment,
     combine_semantic_and_instances,
     min_stuff_area,
@@ -126,3 +127,21 @@ def test_mismatched_inputs_are_rejected():
         combine_semantic_and_instances(np.zeros((2, 2), int), np.zeros((1, 3, 3), bool), [CAR], [0.9])
     with pytest.raises(ValueError, match="differ in number"):
         combine_semantic_and_instances(np.zeros((2, 2), int), np.zeros((1, 2, 2), bool), [CAR, CAR], [0.9])
+
+
+def test_mask_windows_give_the_same_map_as_full_masks():
+    rng = np.random.default_rng(0)
+    semantic = rng.choice([ROAD, SIDEWALK, SKY, THING], size=(20, 30))
+    windows, full = [], np.zeros((6, 20, 30), bool)
+    for index in range(6):
+        top, left = int(rng.integers(0, 15)), int(rng.integers(0, 25))
+        local = rng.random((5, 5)) > 0.3
+        windows.append(MaskWindow(top, left, local))
+        full[index, top : top + 5, left : left + 5] = local
+    classes, scores = rng.choice([CAR, PERSON], 6), rng.random(6)
+    from_full = _fuse(semantic, full, classes, scores, score_threshold=0.2, min_stuff_area=10)
+    from_windows = _fuse(semantic, windows, classes, scores, score_threshold=0.2, min_stuff_area=10)
+    assert from_full[0].tolist() == from_windows[0].tolist() and from_full[1] == from_windows[1]
+    assert any(s.is_thing for s in from_full[1]) and any(not s.is_thing for s in from_full[1])
+    with pytest.raises(ValueError, match="must be inside"):
+        _fuse(semantic, [MaskWindow(18, 0, np.ones((5, 5), bool))], [CAR], [0.9])

@@ -24,6 +24,21 @@ FULL_RESOLUTION = (1024, 2048)
 
 
 @dataclass(frozen=True)
+class MaskWindow:
+    """An instance mask as the part of the image it covers: ``mask`` (h, w) bool with its top-left pixel at
+    (``top``, ``left``) of the image (a full-image (H, W) mask is the window at (0, 0))."""
+
+    top: int
+    left: int
+    mask: np.ndarray
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        height, width = self.mask.shape
+        return slice(self.top, self.top + height), slice(self.left, self.left + width)
+
+
+@dataclass(frozen=True)
 class PanopticSegment:
     """One segment of a panoptic map."""
 
@@ -47,7 +62,7 @@ def min_stuff_area(height: int, width: int, area_at_full: int = MIN_STUFF_AREA_F
 
 def combine_semantic_and_instances(
     semantic: np.ndarray,
-    instance_masks: np.ndarray,
+    instance_masks: np.ndarray | Sequence[MaskWindow],
     instance_classes: Sequence[int],
     instance_scores: Sequence[float],
     *,
@@ -60,28 +75,27 @@ def combine_semantic_and_instances(
     """Fuse N instances and a semantic map into a panoptic map.
 
     ``semantic``: (H, W) integer classes (train ids; values not in ``stuff_classes``, e.g. a "thing" channel or
-    255, never make stuff). ``instance_masks``: (N, H, W) bool; ``instance_classes``: (N,) train ids;
+    255, never make stuff). ``instance_masks``: (N, H, W) bool, or N MaskWindows inside the (H, W) image (what a
+    pasted mask-head output is: no full-image array per instance); ``instance_classes``: (N,) train ids;
     ``instance_scores``: (N,). ``semantic_confidence``: optional (H, W) float, the semantic branch's probability
     of its class, averaged into each stuff segment's score. Returns the (H, W) int32 segment-id map (0 = void)
     and its segments in id order.
     """
     semantic = np.asarray(semantic)
-    masks = np.asarray(instance_masks, bool)
+    windows = _windows(instance_masks, semantic.shape)
     classes, scores = np.asarray(instance_classes, np.int64), np.asarray(instance_scores, np.float64)
-    if semantic.ndim != 2 or masks.ndim != 3 or masks.shape[1:] != semantic.shape:
-        raise ValueError(f"instance masks {masks.shape} must be (N, H, W) over the semantic map {semantic.shape}")
-    if not len(classes) == len(scores) == len(masks):
-        raise ValueError(f"{len(masks)} masks, {len(classes)} classes and {len(scores)} scores differ in number")
+    if not len(classes) == len(scores) == len(windows):
+        raise ValueError(f"{len(windows)} masks, {len(classes)} classes and {len(scores)} scores differ in number")
     segment_ids = np.zeros(semantic.shape, np.int32)
     segments: list[PanopticSegment] = []
     for index in np.argsort(-scores, kind="stable"):
         if scores[index] < score_threshold:
             break
-        rows, cols = _box(masks[index])
-        if rows is None:
-            continue
-        mask, taken = masks[index, rows, cols], segment_ids[rows, cols]
+        mask = windows[index].mask
         area = int(np.count_nonzero(mask))
+        if not area:
+            continue
+        taken = segment_ids[windows[index].slices]
         overlap = int(np.count_nonzero(mask & (taken > 0)))
         free = mask & (taken == 0)
         if overlap / area > overlap_threshold or not free.any():
@@ -107,12 +121,30 @@ def combine_semantic_and_instances(
     return segment_ids, segments
 
 
-def _box(mask: np.ndarray) -> tuple[slice | None, slice | None]:
-    """Row and column slices of the smallest box around a (H, W) bool mask; (None, None) when it is empty."""
+def _windows(instance_masks: np.ndarray | Sequence[MaskWindow], shape: tuple[int, ...]) -> list[MaskWindow]:
+    """The instance masks as windows inside an image of ``shape`` (H, W); full masks are cut to their box."""
+    if len(shape) != 2:
+        raise ValueError(f"the semantic map must be (H, W), got {shape}")
+    if isinstance(instance_masks, np.ndarray):
+        if instance_masks.ndim != 3 or instance_masks.shape[1:] != shape:
+            raise ValueError(f"instance masks {instance_masks.shape} must be (N, H, W) over the semantic map {shape}")
+        return [_cut_to_box(mask.astype(bool, copy=False)) for mask in instance_masks]
+    windows = list(instance_masks)
+    for window in windows:
+        rows, cols = window.slices
+        if window.top < 0 or window.left < 0 or rows.stop > shape[0] or cols.stop > shape[1]:
+            raise ValueError(
+                f"a mask window at ({window.top}, {window.left}) of {window.mask.shape} must be inside {shape}"
+            )
+    return windows
+
+
+def _cut_to_box(mask: np.ndarray) -> MaskWindow:
+    """A (H, W) bool mask as the window of its smallest box (an empty mask: an empty window at (0, 0))."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not rows.size:
-        return None, None
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        return MaskWindow(0, 0, mask[:0, :0])
+    return MaskWindow(int(rows[0]), int(cols[0]), mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
 
 
 def _with_stuff_scores(
