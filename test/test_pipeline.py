@@ -17,9 +17,10 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.model_info import read_model_info
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig, parameter_defaults, parameter_description
+from seg_perception.pipeline.loading import open_backend, resolve_model_path
 from seg_perception.pipeline.postprocess import argmax_channels, colour_overlay, drivable_mask, labels_to_input
 from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch, normalize_image
-from seg_perception.pipeline.semantic import SemanticPipeline, open_backend, resolve_model_path
+from seg_perception.pipeline.semantic import SemanticPipeline
 from seg_perception.pipeline.stats import PipelineStats, TimingHistogram
 
 REPO = Path(__file__).resolve().parents[1]

@@ -78,6 +78,24 @@ class SegmentationConfig:
         default=True, metadata=_describe("publish the colour overlay (computed only while someone subscribes)")
     )
     overlay_alpha: float = field(default=0.5, metadata=_describe("weight of the class colours in the overlay, 0..1"))
+    instance_score_threshold: float = field(
+        default=0.5,
+        metadata=_describe("instance and panoptic models: detections scoring at least this become instances, 0..1"),
+    )
+    instance_overlap_threshold: float = field(
+        default=0.5,
+        metadata=_describe(
+            "panoptic fusion: an instance is dropped when more than this fraction of its mask is already taken by "
+            "higher-scoring ones, 0..1"
+        ),
+    )
+    min_stuff_area: int = field(
+        default=4096,
+        metadata=_describe(
+            "panoptic fusion: stuff segments smaller than this many pixels at 1024x2048 (scaled with the frame "
+            "area) are void"
+        ),
+    )
     cameras: tuple[str, ...] = field(
         default=("",),
         metadata=_describe(
@@ -131,8 +149,11 @@ class SegmentationConfig:
             raise ConfigError(
                 f"drivable_classes: unknown class names {unknown or '(empty list)'}; known: {', '.join(CLASS_NAMES)}"
             )
-        if not 0.0 <= self.overlay_alpha <= 1.0:
-            raise ConfigError(f"overlay_alpha: must be in [0, 1], got {self.overlay_alpha}")
+        for name in ("overlay_alpha", "instance_score_threshold", "instance_overlap_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
+        if self.min_stuff_area < 0:
+            raise ConfigError(f"min_stuff_area: must be >= 0, got {self.min_stuff_area}")
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
             raise ConfigError(f"cameras: must be a non-empty list of unique namespaces, got {list(self.cameras)}")
         bad = [name for name in self.cameras if name and not CAMERA_NAMESPACE.fullmatch(name)]

@@ -32,6 +32,10 @@ class InputMapping:
     model_size: tuple[int, int]
     region: tuple[int, int, int, int]
 
+    def output_size(self, full_size: bool = True) -> tuple[int, int]:
+        """(H, W) of outputs mapped back: the frame's size, or (``full_size`` False) its region's in the model input."""
+        return self.input_size if full_size else self.region[2:]
+
 
 def fit_image(
     image: np.ndarray, size: tuple[int, int], mode: str, pad_rgb: Sequence[int]

@@ -34,7 +34,8 @@ from std_msgs.msg import Header, String
 from seg_perception.labels import IGNORE_TRAIN_ID, TRAIN_LABELS
 from seg_perception.pipeline.config import SegmentationConfig, parameter_defaults, parameter_description
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
-from seg_perception.pipeline.semantic import InferenceBatch, SemanticPipeline, open_backend, resolve_model_path
+from seg_perception.pipeline.loading import open_backend, resolve_model_path
+from seg_perception.pipeline.semantic import InferenceBatch, SemanticPipeline
 from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
 from seg_perception.ros.conversions import BadImageError, image_to_rgb, mono8_msg, rgb8_msg, stamp_ns
 from seg_perception.ros.parameters import declare_config
