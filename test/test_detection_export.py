@@ -6,6 +6,8 @@ The models are the light ones (ResNet-18) at small sizes; ``seg-bench-detection`
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -25,6 +27,7 @@ from seg_perception.models import build_model
 from seg_perception.models.mask_rcnn import MASK_SIZE
 from seg_perception.models.panoptic_fpn import SEMANTIC_CHANNELS
 from seg_perception.pipeline.instance_masks import paste_mask, paste_masks
+from seg_perception.tools import bench_detection
 
 torch.set_num_threads(2)
 
@@ -137,3 +140,23 @@ def test_paste_mask_window_is_clipped_to_the_image():
     window, probabilities = paste_mask(np.ones((MASK_SIZE, MASK_SIZE), np.float32), np.array([-5, 2, 10, 30.0]), 20, 8)
     assert window == (slice(1, 20), slice(0, 8))
     assert probabilities.shape == (19, 8)
+
+
+def test_bench_detection_json(capsys):
+    arguments = ["--backbones", "resnet18", "--sizes", "64x96", "--train-size", "64x96", "--train-batches", "1"]
+    arguments += ["--instances", "1", "--iterations", "1", "--warmup", "0", "--option", "fpn_channels=64", "--json"]
+    assert bench_detection.main(arguments) == 0
+    result = json.loads(capsys.readouterr().out)
+    entry = result["backbones"]["resnet18"]
+    assert result["options"] == {"fpn_channels": 64}
+    assert entry["train_s"]["1"]["median"] > 0
+    run = entry["inference"]["64x96"]
+    assert {"torch_ms", "ort_ms", "torch_ms_empty", "ort_ms_empty", "parity", "empty"} <= set(run)
+    assert run["empty"]["masks"] == [0, MASK_SIZE, MASK_SIZE]
+
+
+@pytest.mark.parametrize("arguments", [["--backbones", "vgg16"], ["--option", "fpn_channels"], ["--sizes", "64"]])
+def test_bench_detection_bad_arguments_exit_2(arguments):
+    with pytest.raises(SystemExit) as error:
+        bench_detection.main(arguments)
+    assert error.value.code == 2

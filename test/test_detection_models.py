@@ -142,6 +142,14 @@ def test_semantic_target_maps_train_ids_to_branch_channels():
             model.semantic_target(bad)
 
 
+def test_semantic_target_of_another_size_raises_value_error():
+    model = _build("panoptic_fpn", backbone="resnet18").train()
+    targets = synthetic_targets(BATCH, *SIZE, instances=1, seed=8)
+    targets[1]["semantic"] = targets[1]["semantic"][:, :-1]
+    with pytest.raises(ValueError, match="semantic targets must be"):
+        model(_images(), targets)
+
+
 def test_fully_ignored_semantic_target_gives_zero_semantic_loss():
     model = _build("panoptic_fpn", backbone="resnet18").train()
     targets = synthetic_targets(BATCH, *SIZE, instances=1, seed=5)

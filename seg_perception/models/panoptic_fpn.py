@@ -96,6 +96,8 @@ class PanopticFPN(MaskRCNN):
         logits = F.interpolate(self.semantic_head(features), scale_factor=4, mode="bilinear", align_corners=False)
         logits = logits[..., :height, :width]
         if self.training:
+            if any(target["semantic"].shape != (height, width) for target in targets):
+                raise ValueError(f"semantic targets must be (H, W) = {(height, width)}")
             semantic = torch.stack([self.semantic_target(target["semantic"]) for target in targets])
             losses["loss_semantic"] = self.semantic_loss_weight * _mean_cross_entropy(logits, semantic)
             return losses

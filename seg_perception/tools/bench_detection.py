@@ -4,7 +4,9 @@ Per backbone, randomly initialised (weights barely change the timings; with rand
 ``detections_per_image`` = 100 detections, the most the mask head ever runs on):
 
 * ``train_s``: {"median", "p90"} seconds per SGD iteration (forward, backward, step) at ``--train-size`` for each
-  ``--train-batches`` batch size, on made-up targets (``--instances`` per image).
+  ``--train-batches`` batch size, on made-up targets (``--instances`` per image). The mask head runs on the
+  positive RoIs, so the cost grows with them: at random init few proposals are positive, while a trained RPN fills
+  the quota (a quarter of ``roi_batch_size_per_image``); 40 instances per image emulate that.
 * per ``--sizes`` entry, batch 1: ``torch_ms`` / ``ort_ms`` {"median", "p90"} of PyTorch eager
   (``torch.inference_mode``) and ONNX Runtime (the dynamic-size export of ``export.detection_onnx``, traced once
   at the first size, no thread spin-waiting) at the model's score threshold (100 detections), ``*_ms_empty`` the
@@ -70,15 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-bench-detection", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="panoptic_fpn", choices=list_models("instance") + list_models("panoptic"))
     parser.add_argument("--backbones", default="resnet18,resnet50", help="comma-separated (default resnet18,resnet50)")
-    parser.add_argument(
-        "--sizes",
-        type=lambda text: [parse_size(s) for s in text.split(",")],
-        default=[(256, 512)],
-        help="inference sizes HxW, comma-separated (default 256x512)",
-    )
+    parser.add_argument("--sizes", default="256x512", help="inference sizes HxW; '' skips inference (default 256x512)")
     parser.add_argument("--train-size", type=parse_size, default=(256, 512), help="training size (default 256x512)")
     parser.add_argument("--train-batches", default="2,4", help="training batch sizes; '' skips training (default 2,4)")
-    parser.add_argument("--instances", type=non_negative_int, default=6, help="things per training image (default 6)")
+    parser.add_argument(
+        "--instances",
+        type=non_negative_int,
+        default=6,
+        help="things per training image (default 6; 40 fills the RoI heads' positive quota as a trained RPN does)",
+    )
     parser.add_argument("--iterations", type=positive_int, default=5, help="timed runs (default 5)")
     parser.add_argument("--warmup", type=non_negative_int, default=1, help="untimed runs (default 1)")
     parser.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
@@ -182,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = {key: json.loads(value) for key, value in (option.split("=", 1) for option in args.option)}
         batches = [positive_int(text) for text in args.train_batches.split(",") if text.strip()]
+        sizes = [parse_size(text) for text in args.sizes.split(",") if text.strip()]
     except (ValueError, argparse.ArgumentTypeError) as error:
         parser.exit(2, f"seg-bench-detection: error: {error}\n")
     torch.set_num_threads(args.threads)
@@ -204,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 model, batch, args.train_size, args.instances, args.iterations, args.warmup
             )
         print(f"seg-bench-detection: {backbone} inference ...", file=sys.stderr, flush=True)
-        entry["inference"] = inference_entries(model, args.sizes, args.iterations, args.warmup, args.threads)
+        entry["inference"] = (
+            inference_entries(model, sizes, args.iterations, args.warmup, args.threads) if sizes else {}
+        )
         result["backbones"][backbone] = entry
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
