@@ -182,3 +182,14 @@ def test_torch_dataset_gives_detection_and_semantic_tensors(root):
     assert instances["labels"].tolist() == [11, 13, 13]
     assert instances["boxes"].tolist()[1] == [2.0, 12.0, 10.0, 18.0]
     assert instances["masks"].shape == (3, H, W) and int(instances["masks"][1].sum()) == 48
+
+
+def test_torch_dataset_sets_crowd_pixels_to_ignore_when_asked(root):
+    from seg_perception.data.torch_dataset import CityscapesTorchDataset
+
+    kept = CityscapesTorchDataset(root, "val", cities=["aachen"], with_instances=True)[0]["semantic"]
+    ignored = CityscapesTorchDataset(root, "val", cities=["aachen"], with_instances=True, crowd_ignored=True)[0]
+    assert kept[14:18, 26:32].unique().tolist() == [13]  # the car group: car pixels in the plain target
+    assert ignored["semantic"][14:18, 26:32].unique().tolist() == [255]
+    changed = kept != ignored["semantic"]
+    assert int(changed.sum()) == 4 * 6  # only the crowd pixels

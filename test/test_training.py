@@ -18,7 +18,8 @@ from torch import nn
 
 from seg_perception.labels import IGNORE_TRAIN_ID
 from seg_perception.training.config import ConfigError, config_from_dict, load_config
-from seg_perception.training.engine import Trainer, lr_factor, predict_logits, train
+from seg_perception.training.engine import Trainer, lr_factor, train
+from seg_perception.training.semantic_task import predict_logits
 from seg_perception.training.transforms import (
     Compose,
     Normalize,
@@ -367,7 +368,8 @@ def test_validation_writes_miou_to_csv_and_best_checkpoint(tiny_root, tmp_path):
         assert float(r["seconds"]) > 0
     assert float(rows[-1]["val_mIoU"]) == pytest.approx(result["val"]["mIoU"], abs=1e-6)
     best = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
-    assert best["best_mIoU"] == pytest.approx(max(float(r["val_mIoU"]) for r in rows), abs=1e-6)
+    assert best["score_name"] == result["score_name"] == "mIoU"
+    assert best["best_score"] == pytest.approx(max(float(r["val_mIoU"]) for r in rows), abs=1e-6)
     assert (tmp_path / "config.yaml").is_file()
 
 

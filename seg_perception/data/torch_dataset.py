@@ -6,6 +6,8 @@ One sample is a dict of tensors:
     instances  {"boxes": (N, 4) float32 xyxy, "labels": (N,) int64 train ids,
                 "masks": (N, H, W) uint8, "instance_ids": (N,) int64}   (torchvision detection format)
     stem       str
+``crowd_ignored`` (with instances): the pixels of crowd (group) regions, thing pixels without an instance, are 255
+in "semantic", so a model trained on instances and semantics counts them in no loss.
 ``transform(sample) -> sample`` (joint augmentations) runs last.
 """
 
@@ -18,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from seg_perception.data.cityscapes import CityscapesDataset, instance_targets
+from seg_perception.labels import IGNORE_TRAIN_ID
 
 
 class CityscapesTorchDataset(Dataset):
@@ -28,9 +31,11 @@ class CityscapesTorchDataset(Dataset):
         cities: list[str] | None = None,
         with_instances: bool = False,
         transform: Callable[[dict], dict] | None = None,
+        crowd_ignored: bool = False,
     ):
         self.frames = CityscapesDataset(root, split, cities=cities)
         self.with_instances = with_instances
+        self.crowd_ignored = crowd_ignored
         self.transform = transform
 
     def __len__(self) -> int:
@@ -45,6 +50,8 @@ class CityscapesTorchDataset(Dataset):
         }
         if self.with_instances:
             targets = instance_targets(frame.instance_ids)
+            if self.crowd_ignored:
+                sample["semantic"][torch.from_numpy(targets.crowd_mask)] = IGNORE_TRAIN_ID
             sample["instances"] = {
                 "boxes": torch.from_numpy(targets.boxes),
                 "labels": torch.from_numpy(targets.train_ids),

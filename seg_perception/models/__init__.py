@@ -50,6 +50,7 @@ import inspect
 from torch import nn
 
 from seg_perception.labels import NUM_CLASSES
+from seg_perception.model_info import TASKS
 from seg_perception.models.bisenetv1 import BiSeNetV1
 from seg_perception.models.bisenetv2 import BiSeNetV2
 from seg_perception.models.checkpoint import (
@@ -74,6 +75,7 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "model_spec",
+    "model_task",
     "read_checkpoint",
 ]
 
@@ -89,14 +91,20 @@ _MODELS: dict[str, type[nn.Module]] = {
 }
 _TASKS = {"mask_rcnn": "instance", "panoptic_fpn": "panoptic"}
 """Every other model is a semantic one."""
-TASKS = ("semantic", "instance", "panoptic")
+
+
+def model_task(name: str) -> str:
+    """The task of model ``name``: "semantic", "instance" or "panoptic" (ValueError for an unknown model)."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models(None))}")
+    return _TASKS.get(name, "semantic")
 
 
 def list_models(task: str | None = "semantic") -> list[str]:
     """Names accepted by ``build_model`` for ``task`` (one of TASKS; None: every model), sorted."""
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
-    return sorted(name for name in _MODELS if task in (None, _TASKS.get(name, "semantic")))
+    return sorted(name for name in _MODELS if task in (None, model_task(name)))
 
 
 def build_model(name: str, num_classes: int = NUM_CLASSES, **options: object) -> nn.Module:

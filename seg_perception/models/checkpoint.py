@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
-from seg_perception.labels import CLASS_NAMES, NUM_CLASSES
+from seg_perception.labels import CLASS_NAMES, NUM_CLASSES, THING_TRAIN_IDS
 
 
 class CheckpointError(RuntimeError):
@@ -134,14 +134,44 @@ def _class_names(num_classes: int, loss: Mapping) -> tuple[str, ...]:
     return tuple(f"class_{i}" for i in range(num_classes))
 
 
+def model_info(spec: ModelSpec, input_size: tuple[int, int], checkpoint: str = ""):
+    """The ModelInfo (what an ONNX sidecar says) of the model ``spec`` describes, traced at ``input_size`` (H, W):
+    its task's graph contract (see ``seg_perception.model_info``): output names, one class name per output channel
+    (the semantic branch's for panoptic_fpn, the thing classes for mask_rcnn) and the thing train ids."""
+    from seg_perception.model_info import DETECTION_OUTPUTS, INPUT_NAME, OUTPUT_NAME, SEMANTIC_LOGITS_NAME, ModelInfo
+    from seg_perception.models import model_task
+    from seg_perception.models.panoptic_fpn import SEMANTIC_CLASS_NAMES
+
+    task = model_task(spec.name)
+    class_names, output, things = spec.class_names, OUTPUT_NAME, ()
+    if task != "semantic":
+        things = THING_TRAIN_IDS
+        class_names = SEMANTIC_CLASS_NAMES if task == "panoptic" else tuple(CLASS_NAMES[i] for i in THING_TRAIN_IDS)
+        output = SEMANTIC_LOGITS_NAME if task == "panoptic" else DETECTION_OUTPUTS[-1]
+    return ModelInfo(
+        model=spec.name,
+        options=spec.options,
+        num_classes=len(class_names),
+        class_names=class_names,
+        input_name=INPUT_NAME,
+        output_name=output,
+        input_size=(int(input_size[0]), int(input_size[1])),
+        dynamic=True,
+        opset=0,
+        mean=spec.mean,
+        std=spec.std,
+        checkpoint=checkpoint,
+        task=task,
+        thing_train_ids=things,
+    )
+
+
 def checkpoint_model_info(path: str | Path, input_size: tuple[int, int] | None = None):
     """The ModelInfo (as an ONNX sidecar would give it) of checkpoint ``path``, for running it with the torch
     backend: ``input_size`` (H, W), else the checkpoint's training crop ``config.data.crop_size``.
 
     ValueError when neither gives an input size; see ``model_spec`` for the other errors.
     """
-    from seg_perception.model_info import INPUT_NAME, OUTPUT_NAME, ModelInfo
-
     path = Path(path)
     spec = model_spec(path)
     if not input_size or not all(input_size):
@@ -151,17 +181,4 @@ def checkpoint_model_info(path: str | Path, input_size: tuple[int, int] | None =
         if not (isinstance(crop, (list, tuple)) and len(crop) == 2):
             raise ValueError(f"checkpoint {path} records no training crop size: give the input size")
         input_size = (int(crop[0]), int(crop[1]))
-    return ModelInfo(
-        model=spec.name,
-        options=spec.options,
-        num_classes=spec.num_classes,
-        class_names=spec.class_names,
-        input_name=INPUT_NAME,
-        output_name=OUTPUT_NAME,
-        input_size=(int(input_size[0]), int(input_size[1])),
-        dynamic=True,
-        opset=0,
-        mean=spec.mean,
-        std=spec.std,
-        checkpoint=str(path.resolve()),
-    )
+    return model_info(spec, input_size, str(path.resolve()))

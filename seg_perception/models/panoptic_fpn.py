@@ -16,13 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import Conv2dNormActivation
 
-from seg_perception.labels import IGNORE_TRAIN_ID, NUM_CLASSES, THING_TRAIN_IDS
+from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, NUM_CLASSES, THING_TRAIN_IDS
 from seg_perception.models.detection_backbone import FPN_LEVELS, FPN_STRIDES, norm_layer
 from seg_perception.models.mask_rcnn import MaskRCNN
 
 STUFF_TRAIN_IDS = tuple(train_id for train_id in range(NUM_CLASSES) if train_id not in THING_TRAIN_IDS)
 THING_CHANNEL = len(STUFF_TRAIN_IDS)
 SEMANTIC_CHANNELS = THING_CHANNEL + 1
+SEMANTIC_CLASS_NAMES = (*(CLASS_NAMES[i] for i in STUFF_TRAIN_IDS), "thing")
+"""One name per semantic-branch channel."""
 _INVALID = -1
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID
+from seg_perception.evaluation.instance import InstancePrediction
+from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID
 from seg_perception.model_info import DETECTION_OUTPUTS, SCORE_THRESHOLD_NAME, SEMANTIC_LOGITS_NAME, ModelInfo
 from seg_perception.pipeline.base import FramePipeline
 from seg_perception.pipeline.instance_masks import paste_mask
@@ -172,6 +173,19 @@ def _numbered_instances(
         instances.append(instance)
         renumbered.append(PanopticSegment(segment.id, segment.class_id, True, instance.id, segment.area, segment.score))
     return tuple(instances), tuple(renumbered)
+
+
+def evaluation_inputs(detections: Detections, result: PanopticResult) -> tuple[list[dict], list[InstancePrediction]]:
+    """A frame's result as the evaluators take it: the panoptic segments as {id, category_id (Cityscapes label
+    id)} and every detection (unfused, its own mask at the result's size) as an InstancePrediction."""
+    segments = [{"id": s.id, "category_id": int(TRAIN_ID_TO_ID[s.class_id])} for s in result.segments]
+    height, width = result.segment_ids.shape
+    instances = []
+    for window, class_id, score in zip(detections.masks, detections.class_ids, detections.scores, strict=True):
+        mask = np.zeros((height, width), bool)
+        mask[window.slices] = window.mask
+        instances.append(InstancePrediction(mask, int(TRAIN_ID_TO_ID[class_id]), float(score)))
+    return segments, instances
 
 
 def semantic_channels_at(logits: np.ndarray, mapping: InputMapping, full_size: bool = True) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``seg-train``: train a semantic model from a YAML config (config/train/<model>.yaml).
+"""``seg-train``: train a model of the zoo from a YAML config (config/train/<model>.yaml).
 
     seg-train --config config/train/bisenetv2.yaml data.root=data/synth train.iterations=2000
     seg-train --resume runs/bisenetv2/iter_002000.pt            # continue where it stopped
@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"seg-train: error: {exc}\n")
     result = trainer.run()
     if is_main:
-        best = "none" if result["best_mIoU"] is None else f"{result['best_mIoU']:.4f} ({result['best']})"
-        print(f"seg-train: done at iteration {result['iteration']}; best val mIoU {best}")
+        score = result["best_score"]
+        best = "none" if score is None else f"{score:.4f} ({result['best']})"
+        print(f"seg-train: done at iteration {result['iteration']}; best val {result['score_name']} {best}")
         print(f"seg-train: last checkpoint {result['checkpoint']}, log {result['log']}")
     return 0
 

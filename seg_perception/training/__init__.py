@@ -1,4 +1,5 @@
-"""Offline training of the semantic models: config, losses, joint augmentations, train/val loop.
+"""Offline training of every model of the zoo: config, losses, joint augmentations, train/val loop (the task's
+parts in ``semantic_task`` and ``detection_task``).
 
 ``load_config(path, overrides)`` -> ``TrainingConfig``; ``train(cfg, model=None, resume=None)``
 runs the loop (see ``engine``); ``build_loss(cfg.loss)`` and ``build_train_transforms(cfg.data)``
@@ -6,8 +7,9 @@ are the pieces it uses.
 """
 
 from seg_perception.training.config import ConfigError, TrainingConfig, config_from_dict, load_config
-from seg_perception.training.engine import Trainer, evaluate, predict_logits, train
+from seg_perception.training.engine import Trainer, train
 from seg_perception.training.losses import build_loss
+from seg_perception.training.semantic_task import evaluate, predict_logits
 from seg_perception.training.transforms import build_train_transforms, build_val_transforms
 
 __all__ = [

@@ -1,18 +1,20 @@
-"""Iteration-based training loop for the semantic models (single process or DDP under torchrun).
+"""Iteration-based training loop for every model of the zoo (single process or DDP under torchrun).
 
-Per iteration: a batch of augmented crops (N, 3, h, w) float32 and train ids (N, h, w) int64 ->
-model (train mode: {"out": logits, "aux": [...]}) -> ``main + aux_weight * Σ aux`` -> SGD/AdamW
-step -> poly LR with linear warm-up. AMP (fp16 autocast + GradScaler) only on CUDA.
+Per iteration: a batch of augmented crops -> the task's loss (``semantic_task``: the semantic models'
+``main + aux_weight * Σ aux`` on train ids; ``detection_task``: the sum of mask_rcnn's / panoptic_fpn's loss dict
+on instance targets) -> SGD/AdamW step -> poly LR with linear warm-up. AMP (fp16 autocast + GradScaler) only
+on CUDA.
 
 Output folder (``output_dir``; only rank 0 writes):
     config.yaml          the resolved config
-    log.csv              iteration, lr, loss, val_mIoU, val_mDice, seconds
+    log.csv              iteration, lr, loss, the task's val columns (val_mIoU, val_mDice | val_PQ, val_PQ_th,
+                         val_PQ_st, val_AP, val_AP50, val_mIoU), seconds
     iter_XXXXXX.pt       checkpoints (the newest ``train.keep_checkpoints``)
-    best.pt              the checkpoint with the best val mIoU
+    best.pt              the checkpoint with the best val score (mIoU; PQ for panoptic, AP for instance models)
 A checkpoint is a dict of plain values and tensors (loadable with ``weights_only=True``): model,
 optimizer, scheduler, scaler, iteration, config (dict), rng (python/numpy/torch/cuda states),
-best_mIoU, elapsed. Resuming from one continues exactly: data order and augmentations are a pure
-function of (seed, rank, sample position), and every optimiser and RNG state is restored.
+best_score (with score_name), elapsed. Resuming from one continues exactly: data order and augmentations are a
+pure function of (seed, rank, sample position), and every optimiser and RNG state is restored.
 """
 
 from __future__ import annotations
@@ -29,21 +31,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from seg_perception.data.torch_dataset import CityscapesTorchDataset
-from seg_perception.evaluation.semantic import SemanticEvaluator
-from seg_perception.labels import IGNORE_TRAIN_ID
-from seg_perception.models import build_model, load_checkpoint, read_checkpoint
+from seg_perception.models import build_model, list_models, load_checkpoint, model_task, read_checkpoint
 from seg_perception.training.config import ConfigError, TrainingConfig, config_from_dict
-from seg_perception.training.losses import build_loss
-from seg_perception.training.transforms import build_train_transforms, build_val_transforms
+from seg_perception.training.detection_task import DetectionTask
+from seg_perception.training.semantic_task import SemanticTask
+from seg_perception.training.transforms import build_train_transforms
 
-LOG_COLUMNS = ("iteration", "lr", "loss", "val_mIoU", "val_mDice", "seconds")
 CHECKPOINT_RE = re.compile(r"iter_(\d+)\.pt")
 
 
@@ -152,19 +150,26 @@ class TrainSampler(Sampler):
 
 
 class AugmentedDataset(Dataset):
-    """Indexed by ``(index, key)``: the frame ``index`` through ``transform`` with ``default_rng(key)``."""
+    """Indexed by ``(index, key)``: the frame ``index`` through ``transform`` with ``default_rng(key)``, then
+    ``item`` (the task's part of the sample)."""
 
-    def __init__(self, frames: CityscapesTorchDataset, transform):
+    def __init__(self, frames: Dataset, transform, item):
         self.frames = frames
         self.transform = transform
+        self.item = item
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def __getitem__(self, item: tuple[int, tuple[int, int, int]]) -> dict:
         index, key = item
-        sample = self.transform(self.frames[index], np.random.default_rng(list(key)))
-        return {"image": sample["image"], "semantic": sample["semantic"]}
+        return self.item(self.transform(self.frames[index], np.random.default_rng(list(key))))
+
+
+def make_task(cfg: TrainingConfig, device: torch.device) -> SemanticTask | DetectionTask:
+    """The model's task in the trainer; a model outside the zoo (given to the Trainer directly) is a semantic one."""
+    semantic = cfg.model.name not in list_models(None) or model_task(cfg.model.name) == "semantic"
+    return (SemanticTask if semantic else DetectionTask)(cfg, device)
 
 
 def check_data_root(cfg: TrainingConfig) -> None:
@@ -202,86 +207,6 @@ def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.Optimi
     return torch.optim.AdamW(params, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
 
 
-def main_logits(outputs: torch.Tensor | dict) -> torch.Tensor:
-    """The (N, C, H, W) logits of a model output (a tensor, or the train-mode dict's "out")."""
-    return outputs if isinstance(outputs, torch.Tensor) else outputs["out"]
-
-
-def binary_targets(semantic: torch.Tensor, positive_ids: torch.Tensor) -> torch.Tensor:
-    """(N, H, W) train ids -> 1 where the id is in ``positive_ids``, 0 elsewhere, 255 kept."""
-    return torch.where(semantic == IGNORE_TRAIN_ID, semantic, torch.isin(semantic, positive_ids).long())
-
-
-# --------------------------------------------------------------------------- inference and validation
-
-
-def _window_starts(size: int, window: int, stride: int) -> list[int]:
-    return [*range(0, size - window, stride), size - window]
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    image: torch.Tensor,
-    mode: str = "whole",
-    window: tuple[int, int] | None = None,
-    stride: tuple[int, int] | None = None,
-) -> torch.Tensor:
-    """(N, 3, H, W) normalised images -> (N, C, H, W) float32 logits of an eval-mode model.
-
-    ``whole``: one forward pass. ``slide``: windows of ``window`` (h, w) every ``stride`` pixels
-    (images smaller than a window are zero-padded, i.e. with the mean), overlapping logits averaged.
-    """
-    if mode == "whole":
-        return main_logits(model(image)).float()
-    n, _, h, w = image.shape
-    (wh, ww), (sh, sw) = window, stride
-    ph, pw = max(h, wh), max(w, ww)
-    image = F.pad(image, (0, pw - w, 0, ph - h))
-    total = count = None
-    for top in _window_starts(ph, wh, sh):
-        for left in _window_starts(pw, ww, sw):
-            logits = main_logits(model(image[..., top : top + wh, left : left + ww])).float()
-            if total is None:
-                total = logits.new_zeros(n, logits.shape[1], ph, pw)
-                count = logits.new_zeros(1, 1, ph, pw)
-            total[..., top : top + wh, left : left + ww] += logits
-            count[..., top : top + wh, left : left + ww] += 1
-    return (total / count)[..., :h, :w]
-
-
-def val_window(cfg: TrainingConfig) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Sliding-window size and stride: ``train.val_window`` / ``val_stride`` or crop size and 2/3 of it."""
-    window = cfg.train.val_window or cfg.data.crop_size
-    stride = cfg.train.val_stride or (max(1, window[0] * 2 // 3), max(1, window[1] * 2 // 3))
-    return window, stride
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, cfg: TrainingConfig, device: torch.device) -> dict:
-    """SemanticEvaluator metrics (mIoU, mDice, ...) of ``model`` over full-resolution val frames.
-
-    19-class models predict the argmax; a binary (bce_dice) model predicts logit > 0 and is scored
-    as two classes, "other" and "drivable".
-    """
-    binary = cfg.loss.num_classes == 1
-    evaluator = SemanticEvaluator(2, class_names=("other", "drivable")) if binary else SemanticEvaluator()
-    positive = torch.tensor(cfg.loss.positive_train_ids)
-    window, stride = val_window(cfg)
-    was_training = model.training
-    model.eval()
-    use_amp = cfg.train.amp and device.type == "cuda"
-    for batch in loader:
-        image = batch["image"].to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            logits = predict_logits(model, image, cfg.train.val_mode, window, stride)
-        pred = (logits[:, 0] > 0) if binary else logits.argmax(1)
-        gt = binary_targets(batch["semantic"], positive) if binary else batch["semantic"]
-        evaluator.process(pred.to(torch.uint8).cpu().numpy(), gt.to(torch.uint8).numpy())
-    model.train(was_training)
-    return evaluator.evaluate()
-
-
 # --------------------------------------------------------------------------- checkpoints and log
 
 
@@ -307,22 +232,23 @@ def _atomic_save(obj: dict, path: Path) -> None:
 
 
 class CsvLog:
-    """log.csv with LOG_COLUMNS; on resume, rows after the resumed iteration are dropped."""
+    """log.csv with ``columns``; on resume, rows after the resumed iteration are dropped."""
 
-    def __init__(self, path: Path, resume_iteration: int):
+    def __init__(self, path: Path, resume_iteration: int, columns: tuple[str, ...]):
         self.path = path
+        self.columns = columns
         rows = []
         if resume_iteration > 0 and path.is_file():
             with path.open(newline="") as f:
                 rows = [row for row in csv.DictReader(f) if int(row["iteration"]) <= resume_iteration]
         with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS)
+            writer = csv.DictWriter(f, columns)
             writer.writeheader()
             writer.writerows(rows)
 
     def write(self, **row) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, LOG_COLUMNS).writerow(row)
+            csv.DictWriter(f, self.columns).writerow(row)
 
 
 # --------------------------------------------------------------------------- trainer
@@ -347,10 +273,9 @@ class Trainer:
         torch.backends.cudnn.benchmark = not cfg.train.deterministic
         torch.backends.cudnn.deterministic = cfg.train.deterministic
         check_data_root(cfg)
-        self.train_frames = CityscapesTorchDataset(cfg.data.root, cfg.data.train_split)
-        self.val_frames = CityscapesTorchDataset(
-            cfg.data.root, cfg.data.val_split, transform=build_val_transforms(cfg.data)
-        )
+        self.task = make_task(cfg, self.device)
+        self.train_frames = self.task.train_frames()
+        self.val_frames = self.task.val_data()
 
         if model is None:
             model = build_model(cfg.model.name, num_classes=cfg.loss.num_classes, **cfg.model.options)
@@ -365,13 +290,11 @@ class Trainer:
             if self.dist.distributed
             else model
         )
-        self.criterion = build_loss(cfg.loss).to(self.device)
-        self.positive_ids = torch.tensor(cfg.loss.positive_train_ids, device=self.device)
         self.optimizer = build_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: lr_factor(i, cfg))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.iteration = 0
-        self.best_miou: float | None = None
+        self.best_score: float | None = None
         self.elapsed = 0.0
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -383,7 +306,7 @@ class Trainer:
         if checkpoint.get("scaler") and self.use_amp:
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.iteration = int(checkpoint["iteration"])
-        self.best_miou = checkpoint.get("best_mIoU")
+        self.best_score = checkpoint.get("best_score")
         self.elapsed = float(checkpoint.get("elapsed", 0.0))
         set_rng_state(checkpoint["rng"], self.device)
 
@@ -397,7 +320,8 @@ class Trainer:
             "iteration": self.iteration,
             "config": self.cfg.to_dict(),
             "rng": rng_state(self.device),
-            "best_mIoU": self.best_miou,
+            "best_score": self.best_score,
+            "score_name": self.task.score,
             "elapsed": self.elapsed,
         }
 
@@ -423,11 +347,12 @@ class Trainer:
         )
         # Own generators: creating loader iterators must not draw from the global torch RNG.
         train_loader = DataLoader(
-            AugmentedDataset(self.train_frames, build_train_transforms(cfg.data)),
+            AugmentedDataset(self.train_frames, build_train_transforms(cfg.data), self.task.item),
             batch_size=cfg.train.batch_size,
             sampler=sampler,
             drop_last=True,
             num_workers=cfg.data.workers,
+            collate_fn=self.task.collate,
             pin_memory=pin,
             generator=torch.Generator().manual_seed(cfg.train.seed),
         )
@@ -435,18 +360,15 @@ class Trainer:
             self.val_frames,
             batch_size=1,
             num_workers=cfg.data.workers,
+            collate_fn=getattr(self.task, "val_collate", None),
             pin_memory=pin,
             generator=torch.Generator().manual_seed(cfg.train.seed),
         )
         return train_loader, val_loader
 
     def _step(self, batch: dict) -> torch.Tensor:
-        image = batch["image"].to(self.device, non_blocking=True)
-        target = batch["semantic"].to(self.device, non_blocking=True)
-        if self.cfg.loss.num_classes == 1:
-            target = binary_targets(target, self.positive_ids)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
-            loss = self.criterion(self.train_model(image), target)
+            loss = self.task.loss(self.train_model, batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -462,14 +384,16 @@ class Trainer:
         return float(value)
 
     def run(self) -> dict:
-        """Train up to ``train.iterations``; returns {"iteration", "best_mIoU", "val", "log", "checkpoint", "best"}."""
+        """Train up to ``train.iterations``; returns {"iteration", "score_name", "best_score", "val" (the last
+        validation's metrics), "log", "checkpoint", "best"}."""
         cfg, main = self.cfg, self.dist.is_main
         total = cfg.train.iterations
         log = last_checkpoint = None
         if main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "config.yaml").write_text(cfg.to_yaml())
-            log = CsvLog(self.output_dir / "log.csv", self.iteration)
+            columns = ("iteration", "lr", "loss", *self.task.val_columns, "seconds")
+            log = CsvLog(self.output_dir / "log.csv", self.iteration, columns)
         train_loader, val_loader = self._loaders()
         batches = iter(train_loader)
         progress = tqdm(
@@ -496,7 +420,7 @@ class Trainer:
                 do_save = it % cfg.train.checkpoint_interval == 0 or it == total
                 if not (do_log or do_save):
                     continue
-                row = {"iteration": it, "lr": f"{lr:.8g}", "val_mIoU": "", "val_mDice": ""}
+                row = {"iteration": it, "lr": f"{lr:.8g}", **dict.fromkeys(self.task.val_columns, "")}
                 if do_log:
                     loss = self._mean_over_ranks(loss_sum / loss_count)
                     if not np.isfinite(loss):
@@ -507,12 +431,13 @@ class Trainer:
                     progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}")
                 improved = False
                 if do_val and main:
-                    val_metrics = evaluate(self.model, val_loader, cfg, self.device)
-                    miou, mdice = val_metrics["mIoU"] or 0.0, val_metrics["mDice"] or 0.0  # None: no labelled pixel
-                    row.update(val_mIoU=f"{miou:.6f}", val_mDice=f"{mdice:.6f}")
-                    progress.write(f"iteration {it}: val mIoU {miou:.4f}, mDice {mdice:.4f}")
-                    improved = self.best_miou is None or miou > self.best_miou
-                    self.best_miou = miou if improved else self.best_miou
+                    val_metrics = self.task.evaluate(self.model, val_loader, self.device)
+                    values = self.task.val_row(val_metrics)
+                    row.update(values)
+                    progress.write(f"iteration {it}: " + ", ".join(f"{k} {float(v):.4f}" for k, v in values.items()))
+                    score = val_metrics[self.task.score] or 0.0  # None: nothing counted
+                    improved = self.best_score is None or score > self.best_score
+                    self.best_score = score if improved else self.best_score
                 self.elapsed = time.perf_counter() - start_time
                 if main and do_log:
                     log.write(**row, seconds=f"{self.elapsed:.3f}")
@@ -530,11 +455,12 @@ class Trainer:
                 dist.destroy_process_group()
         return {
             "iteration": self.iteration,
-            "best_mIoU": self.best_miou,
+            "score_name": self.task.score,
+            "best_score": self.best_score,
             "val": val_metrics,
             "log": None if log is None else log.path,
             "checkpoint": last_checkpoint,
-            "best": self.output_dir / "best.pt" if self.best_miou is not None else None,
+            "best": self.output_dir / "best.pt" if self.best_score is not None else None,
         }
 
 

@@ -33,7 +33,7 @@ def _with_masks(sample: dict, move: Callable[[torch.Tensor], torch.Tensor]) -> d
         return sample
     instances = sample["instances"]
     masks = move(instances["masks"])
-    keep = masks.flatten(1).any(1)
+    keep = masks.flatten(1).any(1).bool()
     masks = masks[keep]
     return {
         **sample,
