@@ -15,14 +15,11 @@ import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from seg_perception.export.detection_onnx import (
-    DETECTION_OUTPUTS,
-    SCORE_THRESHOLD_NAME,
-    SEMANTIC_OUTPUT,
     check_detection_parity,
     export_detection_onnx,
 )
 from seg_perception.export.onnx_export import cpu_session
-from seg_perception.model_info import INPUT_NAME
+from seg_perception.model_info import DETECTION_OUTPUTS, INPUT_NAME, SCORE_THRESHOLD_NAME, SEMANTIC_LOGITS_NAME
 from seg_perception.models import build_model
 from seg_perception.models.mask_rcnn import MASK_SIZE
 from seg_perception.models.panoptic_fpn import SEMANTIC_CHANNELS
@@ -74,7 +71,7 @@ def test_exported_graph_declares_the_contract(exported):
     model, path = exported
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == [INPUT_NAME, SCORE_THRESHOLD_NAME]
-    expected = [*DETECTION_OUTPUTS, *([SEMANTIC_OUTPUT] if hasattr(model, "semantic_head") else [])]
+    expected = [*DETECTION_OUTPUTS, *([SEMANTIC_LOGITS_NAME] if hasattr(model, "semantic_head") else [])]
     assert [o.name for o in graph.output] == expected
     ops = _op_types(graph)
     assert {"RoiAlign", "NonMaxSuppression"} <= ops  # inside the graph, as standard ONNX ops
@@ -110,8 +107,8 @@ def test_zero_detections_give_empty_outputs(exported):
         assert outputs["scores"].shape == (0,) and outputs["labels"].shape == (0,)
         assert outputs["labels"].dtype == np.int64
         assert outputs["masks"].shape == (0, MASK_SIZE, MASK_SIZE)
-        if SEMANTIC_OUTPUT in outputs:
-            assert outputs[SEMANTIC_OUTPUT].shape == (1, SEMANTIC_CHANNELS, height, width)
+        if SEMANTIC_LOGITS_NAME in outputs:
+            assert outputs[SEMANTIC_LOGITS_NAME].shape == (1, SEMANTIC_CHANNELS, height, width)
         assert paste_masks(outputs["masks"], outputs["boxes"], height, width).shape == (0, height, width)
 
 

@@ -22,9 +22,9 @@ from torch import nn
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from seg_perception.export import detection_onnx
-from seg_perception.export.detection_onnx import SCORE_THRESHOLD_NAME, DetectionGraph
+from seg_perception.export.detection_onnx import DetectionGraph
 from seg_perception.export.onnx_export import cpu_session
-from seg_perception.model_info import INPUT_NAME
+from seg_perception.model_info import INPUT_NAME, SCORE_THRESHOLD_NAME
 from seg_perception.models import build_model
 from seg_perception.pipeline.instance_masks import paste_masks
 

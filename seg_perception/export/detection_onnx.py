@@ -31,11 +31,21 @@ import torchvision.ops.poolers
 from torch import nn
 
 from seg_perception.export.onnx_export import cpu_session, eval_mode, quiet_legacy_exporter
-from seg_perception.model_info import INPUT_NAME
-
-SCORE_THRESHOLD_NAME = "score_threshold"
-DETECTION_OUTPUTS = ("boxes", "scores", "labels", "masks")
-SEMANTIC_OUTPUT = "semantic_logits"
+from seg_perception.model_info import (
+    DETECTION_OUTPUTS,
+    INPUT_NAME,
+    SCORE_THRESHOLD_NAME,
+    SEMANTIC_LOGITS_NAME,
+    ModelInfo,
+)
+from seg_perception.pipeline.panoptic import (
+    FusionSettings,
+    channel_train_ids,
+    frame_detections,
+    fuse_frame,
+    semantic_channels_at,
+)
+from seg_perception.pipeline.preprocess import InputMapping
 
 
 class DetectionGraph(nn.Module):
@@ -45,7 +55,7 @@ class DetectionGraph(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.output_names = DETECTION_OUTPUTS + ((SEMANTIC_OUTPUT,) if hasattr(model, "semantic_head") else ())
+        self.output_names = DETECTION_OUTPUTS + ((SEMANTIC_LOGITS_NAME,) if hasattr(model, "semantic_head") else ())
 
     def forward(self, image: torch.Tensor, score_threshold: torch.Tensor) -> tuple[torch.Tensor, ...]:
         roi_heads = self.model.roi_heads
@@ -56,7 +66,7 @@ class DetectionGraph(nn.Module):
         finally:
             roi_heads.score_thresh = default_threshold
         outputs = tuple(detection[name] for name in DETECTION_OUTPUTS)
-        return outputs + ((detection[SEMANTIC_OUTPUT][None],) if SEMANTIC_OUTPUT in detection else ())
+        return outputs + ((detection[SEMANTIC_LOGITS_NAME][None],) if SEMANTIC_LOGITS_NAME in detection else ())
 
 
 def _merge_levels_by_gather(levels: torch.Tensor, level_results: list[torch.Tensor]) -> torch.Tensor:
@@ -91,8 +101,8 @@ def export_detection_onnx(model: nn.Module, out_path: str | Path, height: int, w
     with eval_mode(model):
         graph = DetectionGraph(model).eval()
         axes = {INPUT_NAME: {2: "height", 3: "width"}, **{name: {0: "detections"} for name in DETECTION_OUTPUTS}}
-        if SEMANTIC_OUTPUT in graph.output_names:
-            axes[SEMANTIC_OUTPUT] = {2: "height", 3: "width"}
+        if SEMANTIC_LOGITS_NAME in graph.output_names:
+            axes[SEMANTIC_LOGITS_NAME] = {2: "height", 3: "width"}
         with quiet_legacy_exporter(), _gather_level_merge(), warnings.catch_warnings():
             # torchvision's detection code warns about its own trace-time constants and advanced indexing; the
             # parity tests at other sizes than the traced one are what shows the graph is general.
@@ -135,6 +145,8 @@ class DetectionParityReport:
     max_mask_diff: float
     max_semantic_diff: float | None
     """None for models without a semantic branch."""
+    panoptic_agreement: float | None = None
+    """Fraction of pixels whose fused panoptic segment id is the same (``info`` given), else None."""
 
 
 def check_detection_parity(
@@ -143,9 +155,12 @@ def check_detection_parity(
     images: Sequence[np.ndarray],
     score_threshold: float,
     box_tolerance: float = 1.0,
+    info: ModelInfo | None = None,
 ) -> DetectionParityReport:
     """Run every (1, 3, H, W) float32 image through ``onnx_path`` in ONNX Runtime and through the eval-mode
-    ``model`` with ``score_threshold``; ValueError for no images. The model's train/eval mode is restored."""
+    ``model`` with ``score_threshold``; ValueError for no images. The model's train/eval mode is restored.
+    ``info`` (the sidecar to be): also fuse both outputs into panoptic maps (``FusionSettings()``) and compare
+    them pixel by pixel."""
     if not images:
         raise ValueError("check_detection_parity needs at least one image")
     session = cpu_session(onnx_path)
@@ -153,6 +168,7 @@ def check_detection_parity(
     threshold = np.array(score_threshold, np.float32)
     counts, onnx_counts, pairs = [], [], []
     semantic_gap = None
+    agreeing = pixels = 0
     with eval_mode(model), torch.inference_mode():
         for image in images:
             array = np.ascontiguousarray(image, dtype=np.float32)
@@ -163,9 +179,13 @@ def check_detection_parity(
             counts.append(len(expected["scores"]))
             onnx_counts.append(len(actual["scores"]))
             pairs.append(_paired_differences(expected, actual, box_tolerance))
-            if SEMANTIC_OUTPUT in expected:
-                gap = float(np.abs(expected[SEMANTIC_OUTPUT] - actual[SEMANTIC_OUTPUT]).max())
+            if SEMANTIC_LOGITS_NAME in expected:
+                gap = float(np.abs(expected[SEMANTIC_LOGITS_NAME] - actual[SEMANTIC_LOGITS_NAME]).max())
                 semantic_gap = max(semantic_gap or 0.0, gap)
+            if info is not None:
+                maps = [_fused_map(outputs, info) for outputs in (expected, actual)]
+                agreeing += int(np.count_nonzero(maps[0] == maps[1]))
+                pixels += maps[0].size
     box, score, mask = (np.concatenate(values) for values in zip(*pairs, strict=True))
     return DetectionParityReport(
         num_inputs=len(images),
@@ -176,7 +196,20 @@ def check_detection_parity(
         max_score_diff=float(score.max(initial=0.0)),
         max_mask_diff=float(mask.max(initial=0.0)),
         max_semantic_diff=semantic_gap,
+        panoptic_agreement=agreeing / pixels if pixels else None,
     )
+
+
+def _fused_map(outputs: dict[str, np.ndarray], info: ModelInfo) -> np.ndarray:
+    """A graph's outputs for one image -> its (H, W) panoptic segment-id map, fused as the pipeline does."""
+    height, width = info.input_size if SEMANTIC_LOGITS_NAME not in outputs else outputs[SEMANTIC_LOGITS_NAME].shape[2:]
+    mapping = InputMapping((height, width), (height, width), (0, 0, height, width))
+    detections = frame_detections(outputs, mapping, info)
+    if SEMANTIC_LOGITS_NAME in outputs:
+        channels = semantic_channels_at(outputs[SEMANTIC_LOGITS_NAME][0], mapping)
+    else:
+        channels = np.full((height, width), 255, np.uint8)
+    return fuse_frame(detections, channels, channel_train_ids(info), FusionSettings()).segment_ids
 
 
 def _paired_differences(

@@ -30,13 +30,12 @@ import numpy as np
 import torch
 
 from seg_perception.export.detection_onnx import (
-    SCORE_THRESHOLD_NAME,
     DetectionGraph,
     check_detection_parity,
     export_detection_onnx,
 )
 from seg_perception.labels import IGNORE_TRAIN_ID, THING_TRAIN_IDS
-from seg_perception.model_info import INPUT_NAME
+from seg_perception.model_info import INPUT_NAME, SCORE_THRESHOLD_NAME
 from seg_perception.models import build_model, list_models
 from seg_perception.models.detection_backbone import RESNET_BUILDERS
 from seg_perception.tools.bench_models import benchmark_session, time_interleaved

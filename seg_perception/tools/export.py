@@ -1,10 +1,13 @@
 """``seg-export``: export a model-zoo checkpoint to ONNX, check it against PyTorch, write a JSON sidecar.
 
-The graph takes "image" (N, 3, H, W) float32, RGB normalised as ``(pixel / 255 - mean) / std``, and returns
-"logits" (N, C, H, W). What the checkpoint holds (model, options, classes, mean/std) comes from
+A semantic model's graph takes "image" (N, 3, H, W) float32, RGB normalised as ``(pixel / 255 - mean) / std``,
+and returns "logits" (N, C, H, W). An instance or panoptic model's graph (always free H and W, one frame per call)
+takes "image" (1, 3, H, W) and "score_threshold" () and returns boxes, scores, labels, 28x28 masks (and the
+semantic logits): see ``seg_perception.model_info``; its parity check compares boxes, scores, classes, masks and
+the fused panoptic map. What the checkpoint holds (model, options, classes, mean/std) comes from
 ``seg_perception.models.model_spec``; ``--model`` names the model of a raw state_dict and ``--option`` overrides
 options (``--option num_classes=N`` the class count). The sidecar ``FILE.onnx.json`` is a
-``seg_perception.model_info.ModelInfo``, parity numbers included.
+``seg_perception.model_info.ModelInfo`` (task, classes, thresholds, input size), parity numbers included.
 
 Exit status 2 with a message naming the problem for a missing or unreadable checkpoint, an unknown model or
 option, weights that do not fit the model or a bad ``--parity-images`` value.
@@ -21,9 +24,11 @@ import numpy as np
 import yaml
 
 from seg_perception.data.cityscapes import CityscapesDataset, read_image
-from seg_perception.export import INPUT_NAME, OUTPUT_NAME, check_parity, export_onnx
-from seg_perception.model_info import ModelInfo
-from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, model_spec
+from seg_perception.export import check_parity, export_onnx
+from seg_perception.export.detection_onnx import check_detection_parity, export_detection_onnx
+from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, model_spec, model_task
+from seg_perception.models.checkpoint import model_info
+from seg_perception.pipeline.panoptic import FusionSettings
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import positive_int
 
@@ -45,12 +50,20 @@ def _option(text: str) -> tuple[str, object]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help=f"model name ({', '.join(list_models())}); default: the checkpoint's")
+    parser.add_argument("--model", help=f"model name ({', '.join(list_models(None))}); default: the checkpoint's")
     parser.add_argument("--checkpoint", required=True, type=Path, help="state_dict or {'model': ...} .pt file")
     parser.add_argument("--out", required=True, type=Path, help="output FILE.onnx (sidecar: FILE.onnx.json)")
     parser.add_argument("--height", type=positive_int, default=512, help="traced input height (default 512)")
     parser.add_argument("--width", type=positive_int, default=1024, help="traced input width (default 1024)")
-    parser.add_argument("--dynamic", action="store_true", help="free batch, height and width axes")
+    parser.add_argument(
+        "--dynamic", action="store_true", help="free batch, height and width axes (detection graphs: always free H/W)"
+    )
+    parser.add_argument(
+        "--parity-score-threshold",
+        type=float,
+        default=0.05,
+        help="detection models: the score threshold of the parity runs (default 0.05)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument(
         "--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)"
@@ -104,38 +117,43 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, CheckpointError) as error:
         parser.exit(2, f"seg-export: error: {error}\n")
 
-    export_onnx(model, args.out, args.height, args.width, dynamic=args.dynamic, opset=args.opset)
-    shape = "dynamic N/H/W" if args.dynamic else "fixed size"
+    detection = model_task(name) != "semantic"
+    dynamic = args.dynamic or detection
+    if detection:
+        export_detection_onnx(model, args.out, args.height, args.width, opset=args.opset)
+    else:
+        export_onnx(model, args.out, args.height, args.width, dynamic=dynamic, opset=args.opset)
+    shape = "dynamic H/W, one frame per call" if detection else "dynamic N/H/W" if dynamic else "fixed size"
     print(
         f"exported {name} (options {options}, {num_classes} classes) from {args.checkpoint} -> {args.out} "
         f"(traced at {args.height}x{args.width}, {shape}, opset {args.opset})"
     )
 
-    sizes = _parity_sizes(args.height, args.width, args.dynamic)
+    info = model_info(spec, (args.height, args.width), str(args.checkpoint.resolve()))
+    info = dataclasses.replace(info, dynamic=dynamic, opset=args.opset)
+    sizes = _parity_sizes(args.height, args.width, dynamic)
     inputs = [normalize_image(frame, sizes[i % len(sizes)], spec.mean, spec.std) for i, frame in enumerate(frames)]
-    report = check_parity(model, args.out, inputs)
     used_sizes = sorted({tuple(array.shape[2:]) for array in inputs})
-    print(
-        f"parity on {source} at {', '.join(f'{h}x{w}' for h, w in used_sizes)}: "
-        f"max |ORT - torch| logit diff {report.max_abs_diff:.3g} (max |logit| {report.max_abs_logit:.3g}), "
-        f"mean {report.mean_abs_diff:.3g}, argmax agreement {100 * report.argmax_agreement:.4f}%"
-    )
-
-    info = ModelInfo(
-        model=name,
-        options=options,
-        num_classes=num_classes,
-        class_names=spec.class_names,
-        input_name=INPUT_NAME,
-        output_name=OUTPUT_NAME,
-        input_size=(args.height, args.width),
-        dynamic=args.dynamic,
-        opset=args.opset,
-        mean=spec.mean,
-        std=spec.std,
-        checkpoint=str(args.checkpoint.resolve()),
-        parity={"source": source, "sizes": [list(size) for size in used_sizes], **dataclasses.asdict(report)},
-    )
+    at = f"parity on {source} at {', '.join(f'{h}x{w}' for h, w in used_sizes)}"
+    if detection:
+        report = check_detection_parity(model, args.out, inputs, args.parity_score_threshold, info=info)
+        semantic = "none" if report.max_semantic_diff is None else f"{report.max_semantic_diff:.3g}"
+        print(
+            f"{at}: {sum(report.detections)} torch / {sum(report.onnx_detections)} ORT detections, "
+            f"{100 * report.paired:.1f}% paired, max box diff {report.max_box_diff:.3g} px, "
+            f"score {report.max_score_diff:.3g}, mask {report.max_mask_diff:.3g}, "
+            f"semantic logits {semantic}, "
+            f"panoptic maps equal on {100 * report.panoptic_agreement:.3f}% of pixels"
+        )
+        info = dataclasses.replace(info, thresholds=dataclasses.asdict(FusionSettings()))
+    else:
+        report = check_parity(model, args.out, inputs)
+        print(
+            f"{at}: max |ORT - torch| logit diff {report.max_abs_diff:.3g} (max |logit| {report.max_abs_logit:.3g}), "
+            f"mean {report.mean_abs_diff:.3g}, argmax agreement {100 * report.argmax_agreement:.4f}%"
+        )
+    parity = {"source": source, "sizes": [list(size) for size in used_sizes], **dataclasses.asdict(report)}
+    info = dataclasses.replace(info, parity=parity)
     sidecar = info.write(args.out)
     print(f"sidecar: {sidecar}")
     return 0
