@@ -186,3 +186,32 @@ def test_fuse_frame_renumbers_the_kept_instances_by_score():
     ]
     assert result.labels.tolist() == [[11, 13, 13, 0, 0, 0], [11, 13, 13, 0, 0, 0], [0] * 6, [0] * 6]
     _check_consistent(result, (4, 6))
+
+
+def test_seg_predict_writes_the_three_official_formats_and_seg_eval_scores_them_in_one_pass(exported, tmp_path):
+    from seg_perception.data.synthetic import generate_split
+    from seg_perception.evaluation.cityscapes_eval import evaluate_cityscapes
+    from seg_perception.tools import predict
+
+    root = tmp_path / "cityscapes"
+    generate_split(root, "val", 1, 2, 96, 160, seed=4)
+    out = tmp_path / "pred"
+    assert predict.main(["--onnx", str(exported), "--gt", str(root), "--out", str(out), "--size", "128x256"]) == 0
+    stems = sorted(p.name.removesuffix("_leftImg8bit.png") for p in (root / "leftImg8bit").rglob("*.png"))
+    assert sorted(p.name for p in (out / "semantic").iterdir()) == [f"{s}_labelIds.png" for s in stems]
+    assert sorted(p.name for p in (out / "instance").glob("*.txt")) == [f"{s}.txt" for s in stems]
+    lines = [line for s in stems for line in (out / "instance" / f"{s}.txt").read_text().splitlines()]
+    assert lines and all(float(line.split()[2]) >= 0.05 for line in lines)  # random weights: ~1/9 scores
+    annotations = json.loads((out / "panoptic" / "model.json").read_text())["annotations"]
+    assert [a["image_id"] for a in annotations] == stems
+    assert sorted(p.name for p in (out / "panoptic" / "model").iterdir()) == [f"{s}_panoptic.png" for s in stems]
+    result = evaluate_cityscapes(
+        root,
+        "val",
+        semantic_dir=out / "semantic",
+        instance_dir=out / "instance",
+        panoptic_json=out / "panoptic" / "model.json",
+        panoptic_dir=out / "panoptic" / "model",
+    )
+    for key in ("mIoU", "PQ", "AP", "AP50"):
+        assert 0.0 <= (result[key] or 0.0) <= 1.0, key

@@ -11,6 +11,7 @@ panoptic map and derives the instance-id image and the semantic mask from it. Th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 
 from seg_perception.evaluation.instance import InstancePrediction
 from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID
-from seg_perception.model_info import DETECTION_OUTPUTS, SCORE_THRESHOLD_NAME, SEMANTIC_LOGITS_NAME, ModelInfo
+from seg_perception.model_info import SCORE_THRESHOLD_NAME, SEMANTIC_LOGITS_NAME, ModelInfo
 from seg_perception.pipeline.base import FramePipeline
 from seg_perception.pipeline.instance_masks import paste_mask
 from seg_perception.pipeline.panoptic_fusion import (
@@ -205,18 +206,19 @@ class DetectionBatch:
 
 class PanopticPipeline(FramePipeline):
     """Frames (H, W, 3) uint8 RGB -> PanopticResult through an instance or panoptic model (see ``FramePipeline``);
-    ``config``'s instance_score_threshold (also passed to the graph, so the mask head works on no more
-    detections than are kept), instance_overlap_threshold and min_stuff_area drive the fusion. An instance model
-    (no semantic branch) gives instances only: its stuff is all unlabeled."""
+    ``config``'s instance_score_threshold, instance_overlap_threshold and min_stuff_area drive the fusion. The
+    graph itself leaves out detections below ``detection_threshold`` (default: instance_score_threshold, so the
+    mask head works on no more detections than are kept; evaluation of mask AP wants a low one, e.g. 0.05). An
+    instance model (no semantic branch) gives instances only: its stuff is all unlabeled."""
 
-    def __init__(self, backend, info: ModelInfo, config) -> None:
+    def __init__(self, backend, info: ModelInfo, config, detection_threshold: float | None = None) -> None:
         super().__init__(backend, info, config)
         self.settings = FusionSettings(
             config.instance_score_threshold, config.instance_overlap_threshold, config.min_stuff_area
         )
         self._channel_lookup = channel_train_ids(info)
-        self._outputs = list(DETECTION_OUTPUTS) + ([SEMANTIC_LOGITS_NAME] if info.task == "panoptic" else [])
-        self._threshold = np.array(config.instance_score_threshold, np.float32)
+        threshold = config.instance_score_threshold if detection_threshold is None else detection_threshold
+        self._threshold = np.array(threshold, np.float32)
 
     def infer(self, images: Sequence[np.ndarray]) -> DetectionBatch:
         """N frames -> their graph outputs (the detection graphs take one frame per call)."""
@@ -231,6 +233,10 @@ class PanopticPipeline(FramePipeline):
     def finish(self, batch: DetectionBatch, index: int) -> PanopticResult:
         """Frame ``index`` of ``batch`` -> its PanopticResult at the input (or model) resolution; timings
         ``paste_ms`` (detections mapped and masks pasted), ``semantic_ms``, ``fusion_ms``, ``maps_ms``."""
+        return self.finish_with_detections(batch, index)[1]
+
+    def finish_with_detections(self, batch: DetectionBatch, index: int) -> tuple[Detections, PanopticResult]:
+        """``finish``, and every detection of the frame (also those the fusion did not keep)."""
         outputs, mapping = batch.outputs[index], batch.mappings[index]
         start = time.perf_counter()
         detections = frame_detections(outputs, mapping, self.info, self.full_size)
@@ -242,6 +248,4 @@ class PanopticPipeline(FramePipeline):
         semantic = time.perf_counter()
         result = fuse_frame(detections, channels, self._channel_lookup, self.settings)
         timings = {"paste_ms": (pasted - start) * 1e3, "semantic_ms": (semantic - pasted) * 1e3, **result.timings}
-        return PanopticResult(
-            result.labels, result.instance_ids, result.instances, result.segment_ids, result.segments, timings
-        )
+        return detections, dataclasses.replace(result, timings=timings)
