@@ -9,6 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Everything that ends up in the installed package; a change re-installs it.
 PACKAGE_FILES := $(shell git ls-files seg_perception launch config models resource setup.py setup.cfg package.xml 2>/dev/null)
+MSG_FILES := $(shell git ls-files seg_perception_msgs 2>/dev/null)
 
 # ROS traffic stays on this machine (a hard rule): loopback discovery and a loopback-only
 # Fast DDS profile; AMENT_PREFIX_PATH lets ament_index find the package installed in .venv.
@@ -25,7 +26,7 @@ GPU_WORKERS ?= 14
 
 .PHONY: setup test demo lint clean bisenetv2-synth bisenetv2-synth-cpu-stages
 
-setup: $(VENV)/.package-installed
+setup: $(VENV)/.package-installed $(VENV)/.msgs-installed
 
 $(VENV)/.deps-installed: requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,20 @@ $(VENV)/.deps-installed: requirements.txt constraints.txt
 
 $(VENV)/.package-installed: $(VENV)/.deps-installed $(PACKAGE_FILES)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --force-reinstall .
+	touch $@
+
+# The interface package (rosidl) built by colcon from the PyPI ROS wheels and merged into the venv, so its rclpy
+# imports seg_perception_msgs. The wheels' CMake exports name the include folders of the machine that built them
+# (/opt/python/cp311-cp311/...): point them at this venv's Python and numpy headers first.
+$(VENV)/.msgs-installed: $(VENV)/.deps-installed $(MSG_FILES)
+	$(PY) -c "import pathlib, sysconfig, numpy; \
+		old = ('/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include', numpy.get_include()), \
+			('/opt/python/cp311-cp311/include/python3.11', sysconfig.get_paths()['include']); \
+		files = [f for f in pathlib.Path('$(VENV)/share').glob('*/cmake/*.cmake') if '/opt/python/cp311' in f.read_text()]; \
+		[f.write_text(f.read_text().replace(*old[0]).replace(*old[1])) for f in files]"
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) $(VENV)/bin/colcon --log-base build/msgs/log \
+		build --base-paths seg_perception_msgs --build-base build/msgs --install-base $(VENV) --merge-install
+	$(PY) -c "import seg_perception_msgs.msg"
 	touch $@
 
 test: setup
