@@ -18,7 +18,13 @@ from seg_perception.data.synthetic import generate_split
 from seg_perception.model_info import read_model_info
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig, parameter_defaults, parameter_description
 from seg_perception.pipeline.loading import open_backend, resolve_model_path
-from seg_perception.pipeline.postprocess import argmax_channels, colour_overlay, drivable_mask, labels_to_input
+from seg_perception.pipeline.postprocess import (
+    argmax_channels,
+    colour_overlay,
+    drivable_mask,
+    labels_to_input,
+    outline_instances,
+)
 from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch, normalize_image
 from seg_perception.pipeline.semantic import SemanticPipeline
 from seg_perception.pipeline.stats import PipelineStats, TimingHistogram
@@ -338,6 +344,29 @@ def test_colour_overlay_half_blends():
         assert np.abs(out[y, x] - expected).max() <= 1, (y, x)
 
 
+def test_outline_instances_paints_the_boundary_pixels_of_each_instance():
+    ids = np.array(
+        [
+            [0, 0, 0, 0, 0, 0],
+            [0, 1, 1, 1, 0, 0],
+            [0, 1, 1, 1, 2, 2],
+            [0, 1, 1, 1, 2, 2],
+        ],
+        np.uint16,
+    )
+    overlay = np.zeros((4, 6, 3), np.uint8)
+    outlined = outline_instances(overlay, ids)[..., 0] == 255
+    # a pixel is outlined when a 4-neighbour holds another id; beyond the image edge counts as the pixel itself, so
+    # (2, 2) and (3, 2) of instance 1 and (3, 5) of instance 2 are inside
+    assert outlined.astype(int).tolist() == [
+        [0, 0, 0, 0, 0, 0],
+        [0, 1, 1, 1, 0, 0],
+        [0, 1, 0, 1, 1, 1],
+        [0, 1, 0, 1, 1, 0],
+    ]
+    assert not overlay.any()  # a new array
+
+
 def test_colour_overlay_resizes_a_smaller_image_to_the_labels():
     image = _random_image(2, 3, seed=10)
     labels = np.repeat(np.repeat(LABELS_2X3, 2, axis=0), 2, axis=1)  # 4 x 6
@@ -455,8 +484,9 @@ def test_requested_input_size_of_a_dynamic_model(shipped, frames):
 
 def test_overlay_through_the_pipeline(shipped, frames):
     pipeline = SemanticPipeline(*shipped, SegmentationConfig(overlay_alpha=1.0))
-    labels = pipeline.finish(pipeline.infer([frames[0]]), 0).labels
-    overlay = pipeline.overlay(frames[0], labels)
+    result = pipeline.finish(pipeline.infer([frames[0]]), 0)
+    labels = result.labels
+    overlay = pipeline.overlay(frames[0], result)
     assert overlay.shape == frames[0].shape and overlay.dtype == np.uint8
     road = labels == 0
     assert road.any() and (overlay[road] == (128, 64, 128)).all()

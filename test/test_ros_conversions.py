@@ -311,3 +311,18 @@ def test_mono8_array_rejects_bad_geometry_and_data() -> None:
     msg = _make_msg("mono8", np.zeros((H, W), np.uint8))
     msg.step = W + 1  # claims padding the data does not have
     _bad(msg, "truncated", mono8_array)
+
+
+def test_mono16_round_trip_little_endian():
+    from seg_perception.ros.conversions import mono16_array, mono16_msg
+
+    ids = np.array([[0, 1, 258], [65535, 7, 0]], np.uint16)
+    msg = mono16_msg(ids, Header(frame_id="cam"))
+    assert (msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian) == ("mono16", 2, 3, 6, 0)
+    assert bytes(msg.data)[:6] == bytes([0, 0, 1, 0, 2, 1])  # 258 = 0x0102, low byte first
+    assert mono16_array(msg).tolist() == ids.tolist() and msg.header.frame_id == "cam"
+    with pytest.raises(BadImageError, match="uint16"):
+        mono16_msg(ids.astype(np.int32), Header())
+    msg.is_bigendian = 1
+    with pytest.raises(BadImageError, match="little-endian mono16"):
+        mono16_array(msg)

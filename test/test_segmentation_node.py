@@ -126,13 +126,15 @@ def test_bgr8_input_gives_the_same_mask_as_rgb8(client, val_frames):
     np.testing.assert_array_equal(mono8_array(masks[bgr_stamp]), mono8_array(masks[rgb_stamp]))
 
 
-def test_label_info_reaches_a_late_subscriber(client):
+def test_typed_label_info_reaches_a_late_subscriber(client):
     assert client.spin_until(lambda: "" in client.label_info, 10)
-    info = json.loads(client.label_info[""])
-    assert [c["name"] for c in info["classes"]] == list(CLASS_NAMES)
-    assert info["unlabeled"] == 255
-    assert [c["name"] for c in info["classes"] if c["drivable"]] == ["road"]
-    assert {c["name"] for c in info["classes"] if c["is_thing"]} >= {"car", "person", "bicycle"}
+    info = client.label_info[""]
+    assert [c.name for c in info.classes] == list(CLASS_NAMES) and [c.id for c in info.classes] == list(range(19))
+    assert info.unlabeled == 255
+    assert [c.name for c in info.classes if c.drivable] == ["road"]
+    assert [c.name for c in info.classes if c.is_thing] == list(CLASS_NAMES[11:])
+    road = info.classes[0]
+    assert (road.red, road.green, road.blue) == (128, 64, 128)  # the Cityscapes colour
 
 
 def test_running_node_parameters_equal_the_params_file(client, node):
@@ -264,7 +266,7 @@ def test_client_keeps_a_bounded_number_of_messages_and_tells_listeners_of_each()
 def test_the_core_imports_neither_rclpy_nor_torch_and_the_node_no_torch():
     code = (
         "import sys\n"
-        "import seg_perception.pipeline.semantic, seg_perception.pipeline.frame_sync, seg_perception.pipeline.stats\n"
+        "import seg_perception.pipeline.loading, seg_perception.pipeline.frame_sync, seg_perception.pipeline.stats\n"
         "loaded = sorted({'torch', 'rclpy', 'onnxruntime', 'tensorrt'} & set(sys.modules))\n"
         "assert not loaded, f'the ROS-free core imported {loaded}'\n"
         "import seg_perception.ros.segmentation_node\n"

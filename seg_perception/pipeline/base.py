@@ -62,6 +62,7 @@ class FramePipeline:
         """(H, W) train ids -> (H, W) uint8 drivable-area mask, 255 on the configured drivable classes."""
         return drivable_mask(labels, self._drivable_ids)
 
-    def overlay(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB frame + its labels -> the colour overlay at the labels' resolution."""
-        return colour_overlay(image, labels, self.config.overlay_alpha)
+    def overlay(self, image: np.ndarray, result) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame + its result (``result.labels`` (h, w) train ids) -> the colour overlay at the
+        labels' resolution."""
+        return colour_overlay(image, result.labels, self.config.overlay_alpha)

@@ -78,6 +78,13 @@ class SegmentationConfig:
         default=True, metadata=_describe("publish the colour overlay (computed only while someone subscribes)")
     )
     overlay_alpha: float = field(default=0.5, metadata=_describe("weight of the class colours in the overlay, 0..1"))
+    publish_detections: bool = field(
+        default=True,
+        metadata=_describe(
+            "instance and panoptic models: also publish vision_msgs/Detection2DArray on detections (and "
+            "vision_msgs/LabelInfo on label_info) where vision_msgs is installed"
+        ),
+    )
     instance_score_threshold: float = field(
         default=0.5,
         metadata=_describe("instance and panoptic models: detections scoring at least this become instances, 0..1"),

@@ -29,7 +29,7 @@ from seg_perception.pipeline.panoptic_fusion import (
     combine_semantic_and_instances,
     min_stuff_area,
 )
-from seg_perception.pipeline.postprocess import argmax_channels, labels_to_input
+from seg_perception.pipeline.postprocess import argmax_channels, labels_to_input, outline_instances
 from seg_perception.pipeline.preprocess import InputMapping
 
 MASK_THRESHOLD = 0.5
@@ -150,7 +150,7 @@ def fuse_frame(
     instance_ids = instance_lookup[segment_ids]
     labels = np.where(instance_ids > 0, class_lookup[segment_ids], stuff)
     done = time.perf_counter()
-    timings = {"fusion_ms": (fused - start) * 1e3, "maps_ms": (done - fused) * 1e3}
+    timings = {"fusion": (fused - start) * 1e3, "maps": (done - fused) * 1e3}
     return PanopticResult(labels, instance_ids, instances, segment_ids, segments, timings)
 
 
@@ -230,9 +230,13 @@ class PanopticPipeline(FramePipeline):
         )
         return DetectionBatch(outputs, mappings, preprocess_ms, (time.perf_counter() - start) * 1e3)
 
+    def overlay(self, image: np.ndarray, result: PanopticResult) -> np.ndarray:
+        """The class-colour overlay with every instance outlined (see ``outline_instances``)."""
+        return outline_instances(super().overlay(image, result), result.instance_ids)
+
     def finish(self, batch: DetectionBatch, index: int) -> PanopticResult:
         """Frame ``index`` of ``batch`` -> its PanopticResult at the input (or model) resolution; timings
-        ``paste_ms`` (detections mapped and masks pasted), ``semantic_ms``, ``fusion_ms``, ``maps_ms``."""
+        (ms) ``paste`` (detections mapped and masks pasted), ``semantic``, ``fusion``, ``maps``."""
         return self.finish_with_detections(batch, index)[1]
 
     def finish_with_detections(self, batch: DetectionBatch, index: int) -> tuple[Detections, PanopticResult]:
@@ -247,5 +251,5 @@ class PanopticPipeline(FramePipeline):
             channels = np.full(mapping.output_size(self.full_size), 255, np.uint8)
         semantic = time.perf_counter()
         result = fuse_frame(detections, channels, self._channel_lookup, self.settings)
-        timings = {"paste_ms": (pasted - start) * 1e3, "semantic_ms": (semantic - pasted) * 1e3, **result.timings}
+        timings = {"paste": (pasted - start) * 1e3, "semantic": (semantic - pasted) * 1e3, **result.timings}
         return detections, dataclasses.replace(result, timings=timings)

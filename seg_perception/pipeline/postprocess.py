@@ -85,3 +85,20 @@ def colour_overlay(image: np.ndarray, labels: np.ndarray, alpha: float) -> np.nd
         return image.copy() if labels[0, 0] == IGNORE_TRAIN_ID else blended
     unlabeled = cv2.compare(labels, IGNORE_TRAIN_ID, cv2.CMP_EQ)
     return cv2.copyTo(image, unlabeled, blended)  # far faster than boolean indexing
+
+
+OUTLINE_RGB = (255, 255, 255)
+"""Colour of the instance outlines in a panoptic overlay."""
+
+
+def outline_instances(overlay: np.ndarray, instance_ids: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 overlay with the boundary pixels of every instance of (H, W) ``instance_ids`` (0 = none)
+    painted ``OUTLINE_RGB``: pixels of an instance with a 4-neighbour outside it (another instance or none)."""
+    ids = np.asarray(instance_ids)
+    padded = np.pad(ids, 1, mode="edge")
+    differs = (
+        (padded[:-2, 1:-1] != ids) | (padded[2:, 1:-1] != ids) | (padded[1:-1, :-2] != ids) | (padded[1:-1, 2:] != ids)
+    )
+    outlined = overlay.copy()
+    outlined[differs & (ids > 0)] = OUTLINE_RGB
+    return outlined

@@ -83,7 +83,8 @@ class PipelineStats:
     """
 
     STAGES = ("preprocess", "infer", "postprocess", "latency")
-    """Timings (ms): the three pipeline stages and stamp -> publish latency; per window and since start."""
+    """Timings (ms) every pipeline reports: the three pipeline stages and stamp -> publish latency; per window and
+    since start. A task adds its own sub-stages of post-processing (``published(..., stages=)``)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -124,15 +125,20 @@ class PipelineStats:
             self._timing("preprocess", preprocess_ms)
             self._timing("infer", infer_ms)
 
-    def published(self, latency_ms: float, postprocess_ms: float) -> None:
-        """One frame's outputs published, ``latency_ms`` after its header stamp."""
+    def published(self, latency_ms: float, postprocess_ms: float, stages: dict[str, float] | None = None) -> None:
+        """One frame's outputs published, ``latency_ms`` after its header stamp; ``stages``: {name: ms} of the
+        task's own post-processing steps (e.g. the panoptic fusion), reported like the fixed stages."""
         with self._lock:
             self.totals["published"] += 1
             self._window["published"] += 1
             self._timing("latency", latency_ms)
             self._timing("postprocess", postprocess_ms)
+            for stage, ms in (stages or {}).items():
+                self._timing(stage, ms)
 
     def _timing(self, stage: str, ms: float) -> None:
+        if stage not in self._timings:
+            self._timings[stage], self.histograms[stage] = [], TimingHistogram()
         self._timings[stage].append(ms)
         self.histograms[stage].add(ms)
 

@@ -28,6 +28,8 @@ __all__ = [
     "image_to_rgb",
     "mono8_array",
     "mono8_msg",
+    "mono16_array",
+    "mono16_msg",
     "rgb8_msg",
     "set_stamp",
     "stamp_ns",
@@ -134,6 +136,19 @@ def mono8_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return rows
 
 
+def mono16_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """mono16 Image (little-endian, as ``mono16_msg`` writes it) -> (H, W) uint16 array (a copy); the inverse of
+    ``mono16_msg`` (e.g. the node's instance masks and panoptic id maps).
+
+    Raises:
+        BadImageError: reason "encoding" (not little-endian mono16), "empty", "too_large", "step", "truncated".
+    """
+    if msg.encoding != "mono16" or msg.is_bigendian:
+        raise BadImageError("encoding", f"expected a little-endian mono16 image ({_describe(msg)})")
+    rows = _rows(msg, 2, max_pixels)
+    return np.ascontiguousarray(rows).view("<u2").astype(np.uint16)
+
+
 def stamp_ns(header: Header) -> int:
     """The header's stamp in nanoseconds."""
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
@@ -176,6 +191,18 @@ def mono8_msg(array_hw: np.ndarray, header: Header) -> Image:
     if arr.ndim != 2 or arr.dtype != np.uint8:
         raise BadImageError("size", f"mono8_msg expects an (H, W) uint8 array, got {arr.shape} {arr.dtype}")
     return _to_msg(arr, header, "mono8", 1)
+
+
+def mono16_msg(array_hw: np.ndarray, header: Header) -> Image:
+    """(H, W) uint16 array -> little-endian mono16 Image with ``step = 2 * W`` and a copy of ``header``.
+
+    Raises:
+        BadImageError: reason "size" for a wrong shape/dtype, "empty" for H or W == 0.
+    """
+    arr = np.asarray(array_hw)
+    if arr.ndim != 2 or arr.dtype != np.uint16:
+        raise BadImageError("size", f"mono16_msg expects an (H, W) uint16 array, got {arr.shape} {arr.dtype}")
+    return _to_msg(arr.astype("<u2", copy=False), header, "mono16", 2)
 
 
 def rgb8_msg(array_hw3: np.ndarray, header: Header) -> Image:

@@ -31,11 +31,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
 
 from seg_perception.pipeline.stats import percentile
 from seg_perception.ros.conversions import rgb8_msg, set_stamp, stamp_ns
+from seg_perception.ros.outputs import output_types
 from seg_perception.ros.segmentation_node import camera_topic
+from seg_perception_msgs.msg import LabelInfo
 
 EXECUTABLE = "segmentation_node"
 READY_MARK = "ready:"
@@ -159,7 +161,8 @@ class NodeClient:
     """An rclpy node in this process that feeds cameras and collects the segmentation node's outputs.
 
     ``namespace``: the segmentation node's namespace; ``cameras``: its camera namespaces; ``outputs``: which
-    per-camera topics to subscribe (semantic/mask, drivable_area, overlay). Received messages are kept in
+    per-camera topics to subscribe (semantic/mask, drivable_area, overlay, instances, panoptic); the latched label
+    table of each camera is kept in ``label_info`` (seg_perception_msgs/LabelInfo). Received messages are kept in
     ``received[(camera, topic)][stamp_ns]``, their arrival times (node clock, ns) in ``arrival`` and their stamps
     in arrival order in ``order``; ``keep``: only the newest ``keep`` of each per (camera, topic) in all three
     (None: all), so long runs keep this process's memory flat. ``listeners``: called as
@@ -193,25 +196,29 @@ class NodeClient:
         self.arrival: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
         self.order: dict[tuple[str, str], deque[int]] = defaultdict(lambda: deque(maxlen=keep))
         self.listeners: list[Callable[[str, str, int, int], None]] = []
-        self.label_info: dict[str, str] = {}
+        self.label_info: dict[str, LabelInfo] = {}
         self.diagnostics: list[dict[str, str]] = []
         self.publishers = {
             c: self.node.create_publisher(Image, prefix + camera_topic(c, "image"), input_qos) for c in cameras
         }
         self.subscriptions = []
+        types = output_types(detection=True, with_detections=True)
         for camera in cameras:
             for output in outputs:
                 self.subscriptions.append(
                     self.node.create_subscription(
-                        Image, prefix + camera_topic(camera, output), self._keeper(camera, output), QoSProfile(depth=50)
+                        types[output],
+                        prefix + camera_topic(camera, output),
+                        self._keeper(camera, output),
+                        QoSProfile(depth=50),
                     )
                 )
             latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.subscriptions.append(
                 self.node.create_subscription(
-                    String,
+                    LabelInfo,
                     prefix + camera_topic(camera, "semantic/label_info"),
-                    lambda msg, c=camera: self.label_info.__setitem__(c, msg.data),
+                    lambda msg, c=camera: self.label_info.__setitem__(c, msg),
                     latched,
                 )
             )
@@ -219,10 +226,10 @@ class NodeClient:
             self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=20))
         )
 
-    def _keeper(self, camera: str, output: str) -> Callable[[Image], None]:
+    def _keeper(self, camera: str, output: str) -> Callable[[object], None]:
         key = (camera, output)
 
-        def on_message(msg: Image) -> None:
+        def on_message(msg) -> None:  # any output message: each has the input's header
             stamp, now = stamp_ns(msg.header), self.node.get_clock().now().nanoseconds
             received, arrival = self.received[key], self.arrival[key]
             received[stamp], arrival[stamp] = msg, now
@@ -238,7 +245,7 @@ class NodeClient:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if "semantic segmentation" in status.name:
+            if status.name.endswith(" segmentation"):  # "<node>: semantic segmentation", "...: panoptic ..."
                 level = status.level[0] if isinstance(status.level, bytes) else int(status.level)  # a ROS byte
                 values = {kv.key: kv.value for kv in status.values}
                 self.diagnostics.append({"name": status.name, "level": level, "message": status.message, **values})

@@ -1,21 +1,24 @@
-"""``segmentation_node``: camera images in, semantic masks, drivable area, overlay and diagnostics out.
+"""``segmentation_node``: camera images in; semantic masks, drivable area, overlay, and with an instance or
+panoptic model per-instance object masks and the panoptic map out; diagnostics.
 
 Topics per camera namespace ``C`` (``cameras`` parameter; '' = the node's namespace), see DESIGN.md:
 ``C/image`` in; ``C/semantic/mask`` (mono8 train ids, 255 unlabeled), ``C/semantic/label_info``
-(std_msgs/String JSON, transient-local), ``C/drivable_area`` (mono8 0/255), ``C/overlay`` (rgb8) out,
-each output with exactly its input's header; ``/diagnostics`` at ``diagnostics_period``.
+(seg_perception_msgs/LabelInfo, transient-local), ``C/drivable_area`` (mono8 0/255), ``C/overlay`` (rgb8) out;
+with a detection model (the sidecar's task) also ``C/instances`` (ObjectInstanceArray), ``C/panoptic``
+(PanopticSegmentation) and, where vision_msgs exists, ``C/detections`` (Detection2DArray) with ``C/label_info``
+(vision_msgs/LabelInfo). Each output carries exactly its input's header; ``/diagnostics`` at
+``diagnostics_period``.
 
 Threads: the executor's subscription callbacks only convert (zero-copy) and hand the frame to the
 FrameScheduler (newest frame per camera wins, drops counted); an inference thread takes batches of
 stamp-matched frames and runs pre-processing + the model; a publishing thread post-processes and
 publishes each frame's outputs together, in order. The queue between the two threads is bounded
-(``queue_size``), so latency stays bounded at any input rate. Lazy outputs: drivable_area and
-overlay are computed only while someone subscribes.
+(``queue_size``), so latency stays bounded at any input rate. Lazy outputs: every output but semantic/mask is
+computed only while someone subscribes.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import sys
 import threading
@@ -29,17 +32,18 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
 
-from seg_perception.labels import IGNORE_TRAIN_ID, TRAIN_LABELS
 from seg_perception.pipeline.config import SegmentationConfig, parameter_defaults, parameter_description
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
-from seg_perception.pipeline.loading import open_backend, resolve_model_path
-from seg_perception.pipeline.semantic import InferenceBatch, SemanticPipeline
+from seg_perception.pipeline.loading import create_pipeline, open_backend, resolve_model_path
 from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
-from seg_perception.ros.conversions import BadImageError, image_to_rgb, mono8_msg, rgb8_msg, stamp_ns
+from seg_perception.ros import result_messages
+from seg_perception.ros.conversions import BadImageError, image_to_rgb, stamp_ns
+from seg_perception.ros.outputs import MASK, frame_builders, output_types
 from seg_perception.ros.parameters import declare_config
 from seg_perception.ros.startup import run_node
+from seg_perception_msgs.msg import LabelInfo
 
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -64,39 +68,18 @@ class CameraFrame:
 
 @dataclass
 class CameraTopics:
-    """One camera namespace's subscription and publishers."""
+    """One camera namespace's subscription, output publishers ({output topic: publisher}) and latched label
+    tables."""
 
     name: str
     subscription: object
-    mask: object
-    drivable: object
-    overlay: object
-    label_info: object
+    publishers: dict[str, object]
+    label_info: list[object]
 
 
 def camera_topic(camera: str, name: str) -> str:
     """Topic ``name`` in camera namespace ``camera`` ('' = the node's own namespace)."""
     return f"{camera}/{name}" if camera else name
-
-
-def label_info_json(drivable: tuple[str, ...]) -> str:
-    """The label table as published on semantic/label_info: ids, names, colours, things, drivable."""
-    return json.dumps(
-        {
-            "encoding": "mono8 Cityscapes train ids",
-            "unlabeled": IGNORE_TRAIN_ID,
-            "classes": [
-                {
-                    "id": label.train_id,
-                    "name": label.name,
-                    "color": list(label.color),
-                    "is_thing": label.has_instances,
-                    "drivable": label.name in drivable,
-                }
-                for label in TRAIN_LABELS
-            ],
-        }
-    )
 
 
 def share_dirs() -> list[Path]:
@@ -114,20 +97,20 @@ def share_dirs() -> list[Path]:
 
 
 class SegmentationNode(Node):
-    """The semantic segmentation node; raises ConfigError / FileNotFoundError / ValueError /
-    BackendUnavailableError at construction for bad parameters or an unusable model."""
+    """The segmentation node, its outputs following the model's task; raises ConfigError / FileNotFoundError /
+    ValueError / BackendUnavailableError at construction for bad parameters or an unusable model."""
 
     def __init__(self, node_name: str = EXECUTABLE) -> None:
         super().__init__(node_name)
         self.config = config = declare_config(self, SegmentationConfig)
         model_path = resolve_model_path(config, share_dirs())
         self.backend, self.info = open_backend(config, model_path)
-        self.pipeline = SemanticPipeline(self.backend, self.info, config)
+        self.pipeline = create_pipeline(self.backend, self.info, config)
         self.model_name = f"{self.info.model} ({model_path.name})"
         self.stats = PipelineStats()
         self.sequences = PublisherSequences()
         self.scheduler = FrameScheduler(config.cameras, config.sync_slop, config.sync_timeout)
-        self.results: queue.Queue[tuple[list[PendingFrame], InferenceBatch]] = queue.Queue(config.queue_size)
+        self.results: queue.Queue[tuple[list[PendingFrame], object]] = queue.Queue(config.queue_size)
         self._stopping = threading.Event()
 
         reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -143,20 +126,21 @@ class SegmentationNode(Node):
             depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
         )
         self.cameras: dict[str, CameraTopics] = {}
-        label_info = String(data=label_info_json(config.drivable_classes))
         lost = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
+        outputs = output_types(self.info.is_detection, config.publish_detections)
         for camera in config.cameras:
             topics = CameraTopics(
                 name=camera,
                 subscription=self.create_subscription(
                     Image, camera_topic(camera, "image"), self._image_callback(camera), input_qos, event_callbacks=lost
                 ),
-                mask=self.create_publisher(Image, camera_topic(camera, "semantic/mask"), output_qos),
-                drivable=self.create_publisher(Image, camera_topic(camera, "drivable_area"), output_qos),
-                overlay=self.create_publisher(Image, camera_topic(camera, "overlay"), output_qos),
-                label_info=self.create_publisher(String, camera_topic(camera, "semantic/label_info"), latched),
+                publishers={
+                    name: self.create_publisher(kind, camera_topic(camera, name), output_qos)
+                    for name, kind in outputs.items()
+                },
+                label_info=[],
             )
-            topics.label_info.publish(label_info)
+            self._publish_label_info(topics, latched, "detections" in outputs)
             self.cameras[camera] = topics
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(config.diagnostics_period, self._publish_diagnostics)
@@ -171,6 +155,19 @@ class SegmentationNode(Node):
             f"ready: {self.model_name} via {self.backend.name} on {self.backend.device} {self.backend.precision}, "
             f"model input {height}x{width} ({config.resize_mode}), cameras {list(config.cameras)}"
         )
+
+    def _publish_label_info(self, topics: CameraTopics, latched: QoSProfile, vision: bool) -> None:
+        """The latched label tables of a camera: seg_perception_msgs/LabelInfo on semantic/label_info, and
+        vision_msgs/LabelInfo on label_info beside the detections."""
+        header = Header(stamp=self.get_clock().now().to_msg())
+        table = self.create_publisher(LabelInfo, camera_topic(topics.name, "semantic/label_info"), latched)
+        table.publish(result_messages.label_info_msg(self.config.drivable_train_ids, header))
+        topics.label_info.append(table)
+        if vision:
+            kind = result_messages.VisionLabelInfo
+            vision_table = self.create_publisher(kind, camera_topic(topics.name, "label_info"), latched)
+            vision_table.publish(result_messages.vision_label_info_msg(self.config.instance_score_threshold, header))
+            topics.label_info.append(vision_table)
 
     # -- executor thread: never blocks ------------------------------------------------------------
     def _image_callback(self, camera: str) -> Callable:
@@ -243,29 +240,30 @@ class SegmentationNode(Node):
                         f"post-processing failed: {error!r}", throttle_duration_sec=self.config.log_throttle
                     )
 
-    def _publish_frame(self, frame: PendingFrame, batch: InferenceBatch, index: int) -> None:
+    def _publish_frame(self, frame: PendingFrame, batch: object, index: int) -> None:
         """Build frame ``index`` of ``batch``'s outputs (each on its own: one failing output does not take the
         others with it), then publish them together."""
         start = time.perf_counter()
         topics = self.cameras[frame.camera]
-        header = frame.payload.header
-        labels = self.pipeline.finish(batch, index).labels
-        builders = {"semantic/mask": (topics.mask, lambda: mono8_msg(labels, header))}
-        if topics.drivable.get_subscription_count() > 0:
-            builders["drivable_area"] = (topics.drivable, lambda: mono8_msg(self.pipeline.drivable(labels), header))
-        if self.config.publish_overlay and topics.overlay.get_subscription_count() > 0:
-            builders["overlay"] = (
-                topics.overlay,
-                lambda: rgb8_msg(self.pipeline.overlay(frame.payload.image, labels), header),
-            )
-        messages = self._build_outputs(builders)
+        result = self.pipeline.finish(batch, index)
+        wanted = [
+            name
+            for name, publisher in topics.publishers.items()
+            if name == MASK or (publisher.get_subscription_count() > 0 and self._enabled(name))
+        ]
+        builders = frame_builders(self.pipeline, result, frame.payload.image, frame.payload.header, wanted)
+        messages = self._build_outputs({name: (topics.publishers[name], build) for name, build in builders.items()})
         if not messages:
             raise RuntimeError(f"no output of the frame could be built ({', '.join(builders)})")
         postprocess_ms = (time.perf_counter() - start) * 1e3
         for publisher, message in messages:
             publisher.publish(message)
         latency_ms = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e6
-        self.stats.published(latency_ms, postprocess_ms)
+        self.stats.published(latency_ms, postprocess_ms, getattr(result, "timings", None))
+
+    def _enabled(self, output: str) -> bool:
+        """Whether a parameter leaves ``output`` on (publish_overlay)."""
+        return output != "overlay" or self.config.publish_overlay
 
     def _build_outputs(self, builders: dict[str, tuple[object, Callable[[], object]]]) -> list[tuple[object, object]]:
         """{output name: (publisher, message builder)} -> [(publisher, message)] of the outputs that could be built;
@@ -322,12 +320,13 @@ class SegmentationNode(Node):
             "precision": self.backend.precision,
             "device": self.backend.device,
             "model_input": f"{height}x{width}",
+            "task": self.info.task,
             "cameras": ",".join(self.config.cameras),
             **values,
         }
         status = DiagnosticStatus(
             level=level,
-            name=f"{self.get_fully_qualified_name()}: semantic segmentation",
+            name=f"{self.get_fully_qualified_name()}: {self.info.task} segmentation",
             message=message,
             hardware_id=self.backend.device,
             values=[KeyValue(key=key, value=_format(value)) for key, value in described.items()],

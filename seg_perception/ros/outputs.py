@@ -1,0 +1,51 @@
+"""The per-camera output topics of segmentation_node for each model task, and the message builders of a frame.
+
+Semantic models: ``semantic/mask``, ``drivable_area``, ``overlay``. Instance and panoptic models add ``instances``
+(seg_perception_msgs/ObjectInstanceArray), ``panoptic`` (seg_perception_msgs/PanopticSegmentation) and, where
+vision_msgs exists and ``publish_detections`` is set, ``detections`` (vision_msgs/Detection2DArray); their overlay
+outlines the instances. ``semantic/mask`` is always published; every other output is built only while someone
+subscribes. Each builder makes one message with a copy of the frame's header, so one failing output leaves the
+others intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from seg_perception.pipeline.base import FramePipeline
+from seg_perception.ros import result_messages
+from seg_perception.ros.conversions import mono8_msg, rgb8_msg
+from seg_perception_msgs.msg import ObjectInstanceArray, PanopticSegmentation
+
+MASK = "semantic/mask"
+"""The one output published for every frame, subscribed or not."""
+
+
+def output_types(detection: bool, with_detections: bool) -> dict[str, type]:
+    """{topic: message type} of a camera's outputs, for a detection (instance / panoptic) model or a semantic one;
+    ``with_detections``: the vision_msgs output too (only where vision_msgs is installed)."""
+    types = {MASK: Image, "drivable_area": Image, "overlay": Image}
+    if detection:
+        types.update(instances=ObjectInstanceArray, panoptic=PanopticSegmentation)
+        if with_detections and result_messages.VISION_MSGS:
+            types["detections"] = result_messages.Detection2DArray
+    return types
+
+
+def frame_builders(
+    pipeline: FramePipeline, result, image, header: Header, wanted: Collection[str]
+) -> dict[str, Callable[[], object]]:
+    """{output: builder of its message} for the ``wanted`` outputs of one frame: its pipeline ``result``
+    (SemanticResult or PanopticResult), the decoded (H, W, 3) ``image`` and its input ``header``."""
+    builders = {
+        MASK: lambda: mono8_msg(result.labels, header),
+        "drivable_area": lambda: mono8_msg(pipeline.drivable(result.labels), header),
+        "overlay": lambda: rgb8_msg(pipeline.overlay(image, result), header),
+        "instances": lambda: result_messages.instances_msg(result, header),
+        "panoptic": lambda: result_messages.panoptic_msg(result, header),
+        "detections": lambda: result_messages.detections_msg(result, header),
+    }
+    return {name: builders[name] for name in wanted}
