@@ -1,7 +1,9 @@
 """Launch files read as Python syntax trees (the ROS ``launch`` package is not needed): every Node runs an
 installed console script of this package, every parameters file it names exists, is installed and holds exactly
 the node's parameters with the types of their defaults (ROS is strict about types), and every override and
-launch-argument choice is a valid value of the parameter it sets."""
+launch-argument choice is a valid value of the parameter it sets. A launch file that calls
+``segmentation_launch_description(default_config=...)`` is read together with that shared description
+(seg_perception/ros/launch_description.py), its config default filled in."""
 
 import ast
 import sys
@@ -17,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PACKAGE = "seg_perception"
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+SHARED_DESCRIPTION = REPO / "seg_perception" / "ros" / "launch_description.py"
+DESCRIPTION_CALL = "segmentation_launch_description"
 
 
 # -- setup.py, parsed ----------------------------------------------------------------------------------------
@@ -105,9 +109,12 @@ def _string(node: ast.AST | None, what: str) -> str:
 class LaunchFile:
     path: Path
     tree: ast.AST
+    """The syntax tree holding the Node and DeclareLaunchArgument calls (the shared description's, if used)."""
     nodes: list[ast.Call] = field(default_factory=list)
     arguments: dict[str, ast.Call] = field(default_factory=dict)
     """DeclareLaunchArgument calls by argument name."""
+    default_config: str | None = None
+    """``config/X`` the launch file passes to the shared description, else None."""
 
     def calls(self, name: str) -> list[ast.Call]:
         return [node for node in ast.walk(self.tree) if isinstance(node, ast.Call) and _call_name(node) == name]
@@ -120,7 +127,14 @@ class LaunchFile:
 
 
 def _parse_launch(path: Path) -> LaunchFile:
-    launch = LaunchFile(path, ast.parse(path.read_text(), filename=str(path)))
+    tree = ast.parse(path.read_text(), filename=str(path))
+    shared = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) == DESCRIPTION_CALL]
+    if shared:
+        config = _string(_keyword(shared[0], "default_config"), f"{path.name}: {DESCRIPTION_CALL} default_config")
+        description = ast.parse(SHARED_DESCRIPTION.read_text(), filename=str(SHARED_DESCRIPTION))
+        launch = LaunchFile(path, description, default_config=f"config/{config}")
+    else:
+        launch = LaunchFile(path, tree)
     launch.nodes = launch.calls("Node")
     for call in launch.calls("DeclareLaunchArgument"):
         name_node = call.args[0] if call.args else _keyword(call, "name")
@@ -128,18 +142,43 @@ def _parse_launch(path: Path) -> LaunchFile:
     return launch
 
 
-def _share_config_file(node: ast.AST | None) -> str | None:
-    """``config/X`` for ``PathJoinSubstitution([FindPackageShare("seg_perception"), "config", X])``, else None."""
+def _share_config_file(node: ast.AST | None, launch: LaunchFile) -> str | None:
+    """``config/X`` for ``PathJoinSubstitution([FindPackageShare(PACKAGE), "config", X])`` (X a string, or the
+    shared description's ``default_config``), else None."""
     if not (isinstance(node, ast.Call) and _call_name(node) == "PathJoinSubstitution"):
         return None
     assert len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)), ast.unparse(node)
     parts = node.args[0].elts
     if not (parts and isinstance(parts[0], ast.Call) and _call_name(parts[0]) == "FindPackageShare"):
         return None
-    package = _string(parts[0].args[0] if parts[0].args else None, f"{ast.unparse(node)}: package")
-    assert package == PACKAGE, f"{ast.unparse(node)}: a file of another package"
+    package = parts[0].args[0] if parts[0].args else None
+    if isinstance(package, ast.Name):  # the shared description's PACKAGE constant
+        package = ast.Constant(_module_constants(launch.tree)[package.id])
+    assert _string(package, f"{ast.unparse(node)}: package") == PACKAGE, f"{ast.unparse(node)}: another package"
+    if isinstance(parts[-1], ast.Name) and parts[-1].id == "default_config" and launch.default_config:
+        return launch.default_config if [_string(p, ast.unparse(node)) for p in parts[1:-1]] == ["config"] else None
     rest = [_string(part, ast.unparse(node)) for part in parts[1:]]
     return "/".join(rest) if rest and rest[0] == "config" else None
+
+
+def _module_constants(tree: ast.AST) -> dict[str, object]:
+    """Module-level ``NAME = constant`` assignments."""
+    return {
+        target.id: node.value.value
+        for node in getattr(tree, "body", [])
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+def _dict_keys_assigned_to(tree: ast.AST, name: str) -> list[ast.Dict]:
+    """The dict literals in the right-hand sides of assignments to ``name`` (e.g. ``overrides = {...}``)."""
+    dicts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            dicts += [d for d in ast.walk(node.value) if isinstance(d, ast.Dict)]
+    return dicts
 
 
 def _launch_configuration(node: ast.AST) -> str | None:
@@ -165,10 +204,15 @@ def _node_parameters(launch: LaunchFile, node: ast.Call) -> NodeParameters:
         return result
     assert isinstance(parameters, (ast.List, ast.Tuple)), f"{launch.where(node)}: parameters must be a list literal"
     for element in parameters.elts:
-        if isinstance(element, ast.Dict):
-            for key, value in zip(element.keys, element.values, strict=True):
-                name = _string(key, f"{launch.where(element)} parameter override key")
-                result.overrides[name] = value
+        dicts = [element] if isinstance(element, ast.Dict) else []
+        if isinstance(element, ast.Name):  # a dict built in the function: its literal keys are the overrides
+            dicts = _dict_keys_assigned_to(launch.tree, element.id)
+            assert dicts, f"{launch.where(element)}: parameters element {element.id} is not assigned a dict"
+        for mapping in dicts:
+            for key, value in zip(mapping.keys, mapping.values, strict=True):
+                if isinstance(key, ast.Constant):
+                    result.overrides[_string(key, f"{launch.where(mapping)} parameter override key")] = value
+        if dicts:
             continue
         target = element
         argument = _launch_configuration(element)
@@ -179,7 +223,7 @@ def _node_parameters(launch: LaunchFile, node: ast.Call) -> NodeParameters:
             )
             target = launch.argument_default(argument)
             assert target is not None, f"{launch.where(element)}: launch argument {argument!r} has no default_value"
-        config_file = _share_config_file(target)
+        config_file = _share_config_file(target, launch)
         assert config_file is not None, (
             f"{launch.where(element)}: cannot check parameters element {ast.unparse(element)} "
             "(expected a dict, or PathJoinSubstitution([FindPackageShare('seg_perception'), 'config', FILE]), "
@@ -252,7 +296,7 @@ def test_parameters_files_exist_and_are_installed(launch):
     share = Path(sys.prefix) / "share" / PACKAGE
     named = set(_params_files(launch))
     for call in launch.calls("PathJoinSubstitution"):  # also files outside ``parameters``, e.g. argument defaults
-        config_file = _share_config_file(call)
+        config_file = _share_config_file(call, launch)
         if config_file is not None:
             named.add(config_file)
     for config_file in sorted(named):
@@ -329,17 +373,34 @@ def test_launch_argument_choices_are_valid_parameter_values(launch):
             continue
         choices = ast.literal_eval(choices_node)
         assert choices, f"{launch.where(call)}: argument {name!r} has empty choices"
+        chosen = [choice for choice in choices if choice != ""]  # "": leave the parameters file's value
         default = _keyword(call, "default_value")
         if isinstance(default, ast.Constant):
             assert default.value in choices, f"{launch.where(call)}: default {default.value!r} not in {choices}"
         for parameter in sorted(argument_parameters[name]):
-            for choice in choices:
+            for choice in chosen:
                 try:
                     SegmentationConfig.from_values({parameter: choice})
                 except ConfigError as error:
                     pytest.fail(f"{launch.where(call)}: choice {choice!r} of argument {name!r}: {error}")
             checked += 1
         if name == "backend":
-            assert tuple(choices) == BACKENDS, f"{launch.where(call)}: backend choices {choices} != {BACKENDS}"
+            assert tuple(chosen) == BACKENDS, f"{launch.where(call)}: backend choices {choices} != {BACKENDS}"
     if "backend" in launch.arguments and _keyword(launch.arguments["backend"], "choices") is not None:
         assert checked, f"{launch.path.name}: the backend argument's choices were not checked"
+
+
+def test_launch_arguments_leave_the_parameters_file_alone_and_use_no_deprecated_conditions(launch):
+    backend = launch.argument_default("backend")
+    assert isinstance(backend, ast.Constant) and backend.value == "", "backend must default to '' (the file's value)"
+    deprecated = {"LaunchConfigurationEquals", "LaunchConfigurationNotEquals"}
+    used = {name for name in deprecated if launch.calls(name)}
+    assert not used, f"{launch.path.name}: deprecated launch conditions {sorted(used)}"
+    for name in ("cameras", "image_topics", "respawn", "respawn_delay", "namespace", "fastdds_profile"):
+        assert name in launch.arguments, f"{launch.path.name}: no {name!r} argument"
+
+
+def test_panoptic_launch_file_defaults_to_the_panoptic_parameters():
+    launch = _parse_launch(REPO / "launch" / "panoptic.launch.py")
+    assert launch.default_config == "config/panoptic.yaml"
+    assert _ros_parameters("config/panoptic.yaml")["model_path"] == "models/panoptic_fpn_synth.onnx"

@@ -560,6 +560,16 @@ def test_resolve_model_path_explicit(tmp_path):
     assert resolve_model_path(SegmentationConfig(model_path=str(SHIPPED_ONNX)), [tmp_path]) == SHIPPED_ONNX
 
 
+def test_resolve_model_path_looks_up_a_relative_path_in_the_share_folders(tmp_path):
+    share = tmp_path / "share"
+    (share / "models").mkdir(parents=True)
+    (share / "models" / "other.onnx").write_bytes(b"x")
+    config = SegmentationConfig(model_path="models/other.onnx")
+    assert resolve_model_path(config, [tmp_path / "elsewhere", share]) == share / "models" / "other.onnx"
+    with pytest.raises(FileNotFoundError, match="models/none.onnx does not exist .nor under"):
+        resolve_model_path(SegmentationConfig(model_path="models/none.onnx"), [share])
+
+
 def test_resolve_model_path_of_a_directory_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="is a directory, not a model file"):
         resolve_model_path(SegmentationConfig(model_path=str(tmp_path)), [REPO])

@@ -83,17 +83,21 @@ def _expected_outputs(info: ModelInfo) -> tuple[str, ...]:
 
 def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -> Path:
     """``config.model_path``, or the shipped model (its checkpoint for the torch backend) found in the first of
-    ``share_dirs`` that holds it.
+    ``share_dirs`` that holds it. A relative model_path is looked up from the working directory, then in each of
+    ``share_dirs`` (so ``models/panoptic_fpn_synth.onnx`` names a model shipped in the package's share folder).
 
     FileNotFoundError naming the places searched.
     """
     if config.model_path:
         path = Path(config.model_path).expanduser()
-        if path.is_dir():
-            raise FileNotFoundError(f"model_path: {path} is a directory, not a model file")
-        if not path.is_file():
-            raise FileNotFoundError(f"model_path: {path} does not exist")
-        return path
+        candidates = [path] if path.is_absolute() else [path, *(Path(folder) / path for folder in share_dirs)]
+        for candidate in candidates:
+            if candidate.is_dir():
+                raise FileNotFoundError(f"model_path: {candidate} is a directory, not a model file")
+            if candidate.is_file():
+                return candidate
+        searched = "" if path.is_absolute() else f" (nor under {', '.join(map(str, share_dirs))})"
+        raise FileNotFoundError(f"model_path: {path} does not exist{searched}")
     shipped = SHIPPED_CHECKPOINT if config.backend == "torch" else SHIPPED_MODEL
     for folder in share_dirs:
         if (folder / shipped).is_file():

@@ -1,0 +1,15 @@
+"""Panoptic segmentation: ``segmentation_node`` with config/panoptic.yaml (shipped Panoptic FPN by default).
+
+    ros2 launch seg_perception panoptic.launch.py image_topic:=/front/image_raw
+    ros2 launch seg_perception panoptic.launch.py cameras:=front,rear image_topics:=/front/image_raw,/rear/image_raw
+
+Outputs under ``<namespace>/`` (per camera ``<namespace>/<camera>/``): semantic/mask, semantic/label_info,
+drivable_area, instances, panoptic, overlay, and where vision_msgs is installed detections + label_info; plus
+/diagnostics. Every argument: seg_perception/ros/launch_description.py.
+"""
+
+from seg_perception.ros.launch_description import segmentation_launch_description
+
+
+def generate_launch_description():
+    return segmentation_launch_description(default_config="panoptic.yaml")

@@ -1,0 +1,107 @@
+"""The launch description both launch files share (launch/semantic.launch.py, launch/panoptic.launch.py): one
+``segmentation_node`` with a parameters file, for one camera or several.
+
+Only ``ros2 launch`` imports this module (it needs the ROS ``launch`` and ``launch_ros`` packages, which a ROS 2
+install has and PyPI does not); the tests read it as a syntax tree. APIs used exist from Humble on: no deprecated
+launch conditions, the node is made by an OpaqueFunction that reads the arguments.
+
+Arguments:
+    config           parameters file (default: the launch file's, in <share>/config)
+    namespace        namespace of the node and its outputs (default "segmentation")
+    image_topic      camera image topic, one camera (default /camera/image_raw)
+    cameras          several cameras: comma-separated camera namespaces (e.g. "front,rear"); with image_topics
+    image_topics     their image topics, comma-separated in the same order (e.g. "/front/image_raw,/rear/image_raw")
+    backend          "" (default: the parameters file's) | auto | tensorrt | onnxruntime | torch
+    respawn          "true": restart the node when it dies (after respawn_delay s); "false" (default): the launch
+                     shuts down with it
+    respawn_delay    seconds (default 2.0)
+    fastdds_profile  Fast DDS profile for large images, e.g. <share>/config/fastdds_large_images.xml
+"""
+
+from __future__ import annotations
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable, Shutdown
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "seg_perception"
+
+
+def segmentation_launch_description(default_config: str) -> LaunchDescription:
+    """The launch description of one segmentation_node whose parameters file defaults to config/``default_config``."""
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                "config",
+                default_value=PathJoinSubstitution([FindPackageShare(PACKAGE), "config", default_config]),
+                description="node parameters file",
+            ),
+            DeclareLaunchArgument("namespace", default_value="segmentation", description="namespace of the outputs"),
+            DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="camera image topic"),
+            DeclareLaunchArgument(
+                "cameras", default_value="", description="several cameras: comma-separated camera namespaces"
+            ),
+            DeclareLaunchArgument(
+                "image_topics", default_value="", description="the cameras' image topics, comma-separated, same order"
+            ),
+            DeclareLaunchArgument(
+                "backend",
+                default_value="",
+                choices=["", "auto", "tensorrt", "onnxruntime", "torch"],
+                description="inference backend; empty: the parameters file's",
+            ),
+            DeclareLaunchArgument(
+                "respawn",
+                default_value="false",
+                choices=["true", "false"],
+                description="restart the node when it dies (else the launch shuts down with it)",
+            ),
+            DeclareLaunchArgument("respawn_delay", default_value="2.0", description="seconds before a respawn"),
+            DeclareLaunchArgument(
+                "fastdds_profile",
+                default_value="",
+                description="Fast DDS profile for large images, e.g. <share>/config/fastdds_large_images.xml",
+            ),
+            OpaqueFunction(function=_segmentation_node),
+        ]
+    )
+
+
+def _segmentation_node(context) -> list:
+    """The node (and the Fast DDS profile variable) for the arguments' values."""
+
+    def argument(name: str) -> str:
+        return LaunchConfiguration(name).perform(context).strip()
+
+    cameras = [name.strip() for name in argument("cameras").split(",") if name.strip()]
+    topics = [topic.strip() for topic in argument("image_topics").split(",") if topic.strip()]
+    if len(cameras) != len(topics):
+        raise RuntimeError(f"cameras {cameras} and image_topics {topics} must name as many cameras as topics")
+    if cameras:
+        remappings = [(f"{camera}/image", topic) for camera, topic in zip(cameras, topics, strict=True)]
+    else:
+        remappings = [("image", argument("image_topic"))]
+    overrides = {"backend": argument("backend"), "cameras": cameras}
+    overrides = {name: value for name, value in overrides.items() if value}
+    respawn = argument("respawn") == "true"
+    actions = []
+    if argument("fastdds_profile"):
+        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", argument("fastdds_profile")))
+    actions.append(
+        Node(
+            package="seg_perception",
+            executable="segmentation_node",
+            name="segmentation_node",
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[LaunchConfiguration("config"), overrides],
+            remappings=remappings,
+            respawn=respawn,
+            respawn_delay=float(argument("respawn_delay")),
+            on_exit=None if respawn else Shutdown(reason="segmentation_node exited"),
+            output="screen",
+            emulate_tty=True,
+        )
+    )
+    return actions
