@@ -566,7 +566,7 @@ def test_resolve_model_path_looks_up_a_relative_path_in_the_share_folders(tmp_pa
     (share / "models" / "other.onnx").write_bytes(b"x")
     config = SegmentationConfig(model_path="models/other.onnx")
     assert resolve_model_path(config, [tmp_path / "elsewhere", share]) == share / "models" / "other.onnx"
-    with pytest.raises(FileNotFoundError, match="models/none.onnx does not exist .nor under"):
+    with pytest.raises(FileNotFoundError, match=r"models/none\.onnx does not exist \(nor under"):
         resolve_model_path(SegmentationConfig(model_path="models/none.onnx"), [share])
 
 
