@@ -40,3 +40,23 @@ def export_random_bisenetv2(tmp_path_factory):
         return onnx_path
 
     return export_model
+
+
+@pytest.fixture(scope="session")
+def random_panoptic_onnx(tmp_path_factory):
+    """A randomly initialised light panoptic_fpn (ResNet-18, narrow heads; seed 0) exported by seg-export at
+    128x256, with its sidecar: the detection graph contract without a trained model (scores all near 1/9)."""
+    import torch
+
+    from seg_perception.models import build_model
+    from seg_perception.tools import export
+
+    folder = tmp_path_factory.mktemp("random_panoptic_fpn")
+    options = {"backbone": "resnet18", "fpn_channels": 32, "mask_head_channels": 32, "roi_batch_size_per_image": 32}
+    torch.manual_seed(0)
+    checkpoint = folder / "model.pt"
+    config = {"model": {"name": "panoptic_fpn", "options": options}, "data": {"crop_size": [128, 256]}}
+    torch.save({"model": build_model("panoptic_fpn", **options).state_dict(), "config": config}, checkpoint)
+    out = folder / "model.onnx"
+    assert export.main(["--checkpoint", str(checkpoint), "--out", str(out), "--height", "128", "--width", "256"]) == 0
+    return out

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from seg_perception.labels import THING_TRAIN_IDS
 from seg_perception.model_info import ModelInfo, read_model_info
-from seg_perception.models import build_model
 from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.pipeline.loading import create_pipeline, open_backend
 from seg_perception.pipeline.panoptic import (
@@ -25,23 +23,14 @@ from seg_perception.pipeline.panoptic import (
 )
 from seg_perception.pipeline.panoptic_fusion import MaskWindow
 from seg_perception.pipeline.preprocess import InputMapping
-from seg_perception.tools import export
 
 LEAN = {"backbone": "resnet18", "fpn_channels": 32, "mask_head_channels": 32, "roi_batch_size_per_image": 32}
 ONNX_CPU = {"backend": "onnxruntime", "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    """A random-weight panoptic_fpn (lean, ResNet-18) exported by seg-export at 128x256."""
-    folder = tmp_path_factory.mktemp("panoptic_export")
-    torch.manual_seed(0)
-    checkpoint = folder / "model.pt"
-    config = {"model": {"name": "panoptic_fpn", "options": LEAN}, "data": {"crop_size": [128, 256]}}
-    torch.save({"model": build_model("panoptic_fpn", **LEAN).state_dict(), "config": config}, checkpoint)
-    out = folder / "model.onnx"
-    assert export.main(["--checkpoint", str(checkpoint), "--out", str(out), "--height", "128", "--width", "256"]) == 0
-    return out
+def exported(random_panoptic_onnx) -> Path:
+    return random_panoptic_onnx
 
 
 def test_the_sidecar_says_task_classes_thresholds_and_parity(exported):
