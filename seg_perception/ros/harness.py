@@ -33,8 +33,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from seg_perception.evaluation.combined import CombinedEvaluator
+from seg_perception.evaluation.instance import InstancePrediction
+from seg_perception.labels import TRAIN_ID_TO_ID
 from seg_perception.pipeline.stats import percentile
-from seg_perception.ros.conversions import rgb8_msg, set_stamp, stamp_ns
+from seg_perception.ros.conversions import mono8_array, mono16_array, rgb8_msg, set_stamp, stamp_ns
 from seg_perception.ros.outputs import output_types
 from seg_perception.ros.segmentation_node import camera_topic
 from seg_perception_msgs.msg import LabelInfo
@@ -333,14 +336,16 @@ class NodeClient:
 
 
 # -- runs: one node process and a client -------------------------------------------------------------------------
-def default_params_file() -> Path:
-    """``config/semantic.yaml`` of the installed share folder (ament_index), else of the source checkout."""
+def default_params_file(task: str = "semantic") -> Path:
+    """``config/semantic.yaml`` (``task`` "panoptic": ``config/panoptic.yaml``) of the installed share folder
+    (ament_index), else of the source checkout."""
     from seg_perception.ros.segmentation_node import share_dirs
 
+    config = CONFIG.with_name(f"{task}.yaml")
     for folder in share_dirs():
-        if (folder / CONFIG).is_file():
-            return folder / CONFIG
-    raise FileNotFoundError(f"no {CONFIG} in the package's share folder or source checkout")
+        if (folder / config).is_file():
+            return folder / config
+    raise FileNotFoundError(f"no {config} in the package's share folder or source checkout")
 
 
 @dataclass
@@ -406,6 +411,31 @@ def node_description(status: dict | None) -> dict:
     """backend, model, device, precision, model input of the node as its /diagnostics describe it."""
     keys = ("backend", "model", "device", "precision", "model_input")
     return {key: (status or {}).get(key) for key in keys}
+
+
+def panoptic_scores(client: NodeClient, stamps: Sequence[int], frames: Sequence) -> tuple[dict, int]:
+    """CombinedEvaluator numbers (PQ, PQ_th, PQ_st, SQ, RQ, AP, AP50, mIoU) of what came back through ROS for the
+    published ``stamps`` of ``frames`` (CityscapesFrames, same order): semantic/mask, the instances (the node's
+    published instances: fused, at or above its score threshold) and the panoptic map of every frame whose three
+    messages arrived; and how many frames were scored."""
+    evaluator = CombinedEvaluator()
+    scored = 0
+    for stamp, frame in zip(stamps, frames, strict=True):
+        if not all(client.has("", output, stamp) for output in (MASK, "instances", "panoptic")):
+            continue
+        instances = client.received[("", "instances")][stamp]
+        panoptic = client.received[("", "panoptic")][stamp]
+        instance_ids = mono16_array(instances.mask)
+        segments = [{"id": s.id, "category_id": int(TRAIN_ID_TO_ID[s.class_id])} for s in panoptic.segments]
+        predictions = [
+            InstancePrediction(instance_ids == i.id, int(TRAIN_ID_TO_ID[i.class_id]), float(i.score))
+            for i in instances.instances
+        ]
+        labels = mono8_array(client.received[("", MASK)][stamp])
+        segment_ids = mono16_array(panoptic.id_map).astype(np.int32)
+        evaluator.process(frame.instance_ids, frame.train_ids, labels, segment_ids, segments, predictions)
+        scored += 1
+    return evaluator.evaluate(), scored
 
 
 # -- measuring -------------------------------------------------------------------------------------------------------

@@ -3,14 +3,16 @@
 1. Generate a synthetic val drive in the Cityscapes layout (default: exactly the model card's val set, 10
    sequences x 5 frames at 256x512, seed 2) and a preview mosaic; score its ground truth written as
    predictions in the three official formats (every metric must come out 1.0: a check of the evaluators).
-2. Start ``segmentation_node`` as its own process with ``config/semantic.yaml`` (the shipped BiSeNetV2 ONNX
-   model; backend ``auto``: TensorRT where a GPU and TensorRT exist, else ONNX Runtime), publish every frame
-   through rclpy at ``--rate`` Hz (each stamped now; the node keeps only the newest frame, so too high a rate
-   drops frames, and the summary says so), collect ``semantic/mask``, ``drivable_area`` and ``overlay``.
+2. Start ``segmentation_node`` as its own process with ``config/semantic.yaml`` (``--task panoptic``:
+   ``config/panoptic.yaml``, the shipped Panoptic FPN; backend ``auto``: TensorRT where a GPU and TensorRT exist,
+   else ONNX Runtime), publish every frame through rclpy at ``--rate`` Hz (each stamped now; the node keeps only
+   the newest frame, so too high a rate drops frames, and the summary says so), collect ``semantic/mask``,
+   ``drivable_area`` and ``overlay`` (panoptic: also ``instances`` and ``panoptic``).
 3. Print frames in / out / dropped, achieved fps, stamp -> mask latency here (p50/p99) and the node's own
    /diagnostics numbers since it started (the 3 warm-up frames included), mIoU of the masks vs the ground truth
-   (train ids) and drivable-area IoU, write a few overlay PNGs, stop the node with SIGINT. Exit code 1 when the
-   node fails or mIoU < 0.5.
+   (train ids) and drivable-area IoU (panoptic: PQ, PQ_th, PQ_st, AP, AP50 of the published instances and
+   panoptic maps too), write a few overlay PNGs, stop the node with SIGINT. Exit code 1 when the node fails or
+   the headline metric is below its floor (mIoU 0.5; panoptic PQ 0.3).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from seg_perception.ros.harness import (
     frame_messages,
     next_diagnostics,
     node_description,
+    panoptic_scores,
     running_node,
     stream,
     summarize,
@@ -59,7 +62,9 @@ SPLIT = "val"
 DRIVABLE = "drivable_area"
 OVERLAY = "overlay"
 ROAD_TRAIN_ID = CLASS_NAMES.index("road")
-MIN_MIOU = 0.5
+FLOORS = {"semantic": ("mIoU", 0.5), "panoptic": ("PQ", 0.3)}
+"""Per task, the headline metric and the value below which the demo fails."""
+DETECTION_OUTPUTS = ("instances", "panoptic")
 WARMUP_FRAMES = 3
 HEADLINE = ("mIoU", "mDice", "pixel_accuracy", "fwIoU", "PQ", "SQ", "RQ", "AP", "AP50")
 
@@ -133,6 +138,10 @@ def write_overlays(client, stamps: list[int], stems: list[str], folder: Path, co
     return paths
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} ms"
 
@@ -146,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2, help="default 2 (the model card's val seed)")
     parser.add_argument("--rate", type=float, default=5.0, help="publish rate in Hz (default 5)")
     parser.add_argument("--overlays", type=non_negative_int, default=4, help="overlay PNGs to write (default 4)")
-    parser.add_argument("--params-file", type=Path, help="node parameters (default: the package's semantic.yaml)")
+    parser.add_argument("--task", choices=sorted(FLOORS), default="semantic", help="which node (default semantic)")
+    parser.add_argument(
+        "--params-file", type=Path, help="node parameters (default: the package's semantic.yaml / panoptic.yaml)"
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.exit(2, "seg-demo: error: --rate must be positive\n")
@@ -169,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = [CityscapesDataset(root, SPLIT)[index] for index in range(synth.frames)]
     messages = frame_messages([frame.image for frame in frames])
-    params_file = args.params_file or default_params_file()
+    params_file = args.params_file or default_params_file(args.task)
+    outputs = (MASK, DRIVABLE, OVERLAY) + (DETECTION_OUTPUTS if args.task == "panoptic" else ())
     node = None
     try:
-        with running_node(params_file, {}, outputs=(MASK, DRIVABLE, OVERLAY)) as node:
+        with running_node(params_file, {}, outputs=outputs) as node:
             capacity = capacity_hz(warm_up(node.client, messages, WARMUP_FRAMES))
             described = node_description(node.client.diagnostics[next_diagnostics(node.client)])
             print(
@@ -186,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             run = stream(node.client, messages, args.rate, len(messages))
             numbers = summarize(run)
             scores, drivable_iou, scored = score_masks(node.client, run.stamps, [f.train_ids for f in frames])
+            panoptic = panoptic_scores(node.client, run.stamps, frames)[0] if args.task == "panoptic" else {}
             overlays = write_overlays(node.client, run.stamps, synth.stems, out / "overlays", args.overlays)
     except RuntimeError as error:
         print(f"seg-demo: error: {error}", file=sys.stderr)
@@ -213,15 +227,23 @@ def main(argv: list[str] | None = None) -> int:
             f"mIoU {miou:.3f} over {scored} masks (SemanticEvaluator, train ids), pixel accuracy "
             f"{scores['pixel_accuracy']:.3f}; drivable-area IoU {drivable} (mask 255 vs gt road)"
         )
+    if panoptic:
+        print(
+            "panoptic through ROS: "
+            + ", ".join(f"{key} {_number(panoptic[key])}" for key in ("PQ", "PQ_th", "PQ_st", "SQ", "RQ"))
+            + f"; instances (published, fused): AP {_number(panoptic['AP'])}, AP50 {_number(panoptic['AP50'])}"
+        )
     classes = [f"{name} {iou:.2f}" for name, iou in scores["per_class_iou"].items() if iou is not None]
     for start in range(0, len(classes), 7):
         print(("per-class IoU: " if start == 0 else "               ") + ", ".join(classes[start : start + 7]))
     print("overlays (RGB):" + "".join(f"\n  {path}" for path in overlays))
     print(f"segmentation_node exit code after SIGINT: {node.exit_code}")
     print(f"total wall time {time.monotonic() - started:.1f} s")
-    ok = perfect and node.exit_code == 0 and masks > 0 and miou is not None and miou >= MIN_MIOU
+    metric, floor = FLOORS[args.task]
+    value = (panoptic or scores)[metric]
+    ok = perfect and node.exit_code == 0 and masks > 0 and value is not None and value >= floor
     if not ok:
-        print(f"seg-demo: FAILED (evaluator check, node exit code, no masks or mIoU < {MIN_MIOU})", file=sys.stderr)
+        print(f"seg-demo: FAILED (evaluator check, node exit code, no masks or {metric} < {floor})", file=sys.stderr)
     return 0 if ok else 1
 
 
