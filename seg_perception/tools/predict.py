@@ -4,7 +4,8 @@ Cityscapes-layout split and write its predictions in the official formats, ready
 Semantic models: ``--out`` is the folder of ``<stem>_labelIds.png`` predictions (``seg-eval --semantic-dir``).
 Instance and panoptic models write all three formats under ``--out P``: ``P/semantic/`` (labelIds PNGs: stuff of
 the semantic branch, things of the fused instances), ``P/instance/`` (``<stem>.txt`` + mask PNGs: every detection
-at or above ``--detection-threshold``, unfused, as the official instance evaluator expects) and
+at or above ``--detection-threshold``, unfused, as the official instance evaluator expects; ``--instances fused``:
+the instances the node publishes instead, fused and at or above the sidecar's score threshold) and
 ``P/panoptic/<name>.json`` with its PNG folder ``P/panoptic/<name>/`` (COCO panoptic; ``<name>`` the model file's
 stem), fused with the sidecar's thresholds. So one run gives what ``seg-eval`` scores in one pass:
 
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DETECTION_THRESHOLD,
         help=f"instance/panoptic models: lowest score of the detections written for AP (default {DETECTION_THRESHOLD})",
     )
+    parser.add_argument(
+        "--instances",
+        choices=("all", "fused"),
+        default="all",
+        help="instance/panoptic models: every detection (default) or the node's published instances",
+    )
     return parser
 
 
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     with backend:
         if info.is_detection:
             pipeline = PanopticPipeline(backend, info, config, detection_threshold=args.detection_threshold)
-            _predict_panoptic(pipeline, samples, args.out, args.onnx.stem)
+            _predict_panoptic(pipeline, samples, args.out, args.onnx.stem, args.instances == "fused")
         else:
             _predict_semantic(SemanticPipeline(backend, info, config), samples, args.out)
     speed = len(samples) / (time.perf_counter() - start)
@@ -99,11 +106,11 @@ def _predict_semantic(pipeline: SemanticPipeline, samples, out: Path) -> None:
         write_semantic_prediction(out, sample.stem, labels)
 
 
-def _predict_panoptic(pipeline: PanopticPipeline, samples, out: Path, name: str) -> None:
+def _predict_panoptic(pipeline: PanopticPipeline, samples, out: Path, name: str, fused: bool) -> None:
     panoptic = []
     for sample in tqdm(samples, desc="predict", unit="frame"):
         detections, result = pipeline.finish_with_detections(pipeline.infer([read_image(sample.image)]), 0)
-        segments, instances = evaluation_inputs(detections, result)
+        segments, instances = evaluation_inputs(detections, result, fused)
         write_semantic_prediction(out / "semantic", sample.stem, result.labels)
         write_instance_predictions(out / "instance", sample.stem, instances)
         panoptic.append((sample.stem, result.segment_ids, segments))
