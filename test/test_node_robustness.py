@@ -176,10 +176,10 @@ def test_a_failing_output_costs_the_frame_only_that_output(output):
     # fault injection: the real node, started like its console script, with one output's builder raising
     code = (
         "import sys\n"
-        "import seg_perception.pipeline.semantic as semantic\n"
+        "import seg_perception.pipeline.base as base\n"
         "def broken(*args, **kwargs):\n"
         "    raise RuntimeError('injected fault')\n"
-        f"semantic.{FAILING_OUTPUT[output]} = broken\n"
+        f"base.{FAILING_OUTPUT[output]} = broken\n"
         "from seg_perception.ros.segmentation_node import main\n"
         "sys.exit(main())\n"
     )
