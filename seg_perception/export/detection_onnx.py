@@ -38,7 +38,9 @@ from seg_perception.model_info import (
     SEMANTIC_LOGITS_NAME,
     ModelInfo,
 )
+from seg_perception.pipeline.instance_masks import paste_mask
 from seg_perception.pipeline.panoptic import (
+    MASK_THRESHOLD,
     FusionSettings,
     channel_train_ids,
     frame_detections,
@@ -143,6 +145,8 @@ class DetectionParityReport:
     """Pixels."""
     max_score_diff: float
     max_mask_diff: float
+    min_mask_iou: float
+    """The lowest IoU of a pair's two masks pasted into the image (> 0.5), 1.0 without pairs."""
     max_semantic_diff: float | None
     """None for models without a semantic branch."""
     panoptic_agreement: float | None = None
@@ -178,7 +182,7 @@ def check_detection_parity(
             actual = dict(zip(graph.output_names, actual, strict=True))
             counts.append(len(expected["scores"]))
             onnx_counts.append(len(actual["scores"]))
-            pairs.append(_paired_differences(expected, actual, box_tolerance))
+            pairs.append(_paired_differences(expected, actual, box_tolerance, array.shape[2:]))
             if SEMANTIC_LOGITS_NAME in expected:
                 gap = float(np.abs(expected[SEMANTIC_LOGITS_NAME] - actual[SEMANTIC_LOGITS_NAME]).max())
                 semantic_gap = max(semantic_gap or 0.0, gap)
@@ -186,7 +190,7 @@ def check_detection_parity(
                 maps = [_fused_map(outputs, info) for outputs in (expected, actual)]
                 agreeing += int(np.count_nonzero(maps[0] == maps[1]))
                 pixels += maps[0].size
-    box, score, mask = (np.concatenate(values) for values in zip(*pairs, strict=True))
+    box, score, mask, iou = (np.concatenate(values) for values in zip(*pairs, strict=True))
     return DetectionParityReport(
         num_inputs=len(images),
         detections=tuple(counts),
@@ -195,6 +199,7 @@ def check_detection_parity(
         max_box_diff=float(box.max(initial=0.0)),
         max_score_diff=float(score.max(initial=0.0)),
         max_mask_diff=float(mask.max(initial=0.0)),
+        min_mask_iou=float(iou.min(initial=1.0)),
         max_semantic_diff=semantic_gap,
         panoptic_agreement=agreeing / pixels if pixels else None,
     )
@@ -213,16 +218,33 @@ def _fused_map(outputs: dict[str, np.ndarray], info: ModelInfo) -> np.ndarray:
 
 
 def _paired_differences(
-    expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], box_tolerance: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per paired detection of one image (see the report): box, score and mask differences, each (P,)."""
+    expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], box_tolerance: float, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per paired detection of one (H, W) = ``size`` image (see the report): box, score and mask-probability
+    differences and the IoU of the two pasted masks, each (P,)."""
     distance = np.abs(expected["boxes"][:, None] - actual["boxes"][None]).max(-1, initial=0.0)
     distance[expected["labels"][:, None] != actual["labels"][None]] = np.inf
     if distance.shape[1] == 0:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
     partner = distance.argmin(1)
     rows = np.flatnonzero(distance[np.arange(len(partner)), partner] <= box_tolerance)
     partner = partner[rows]
     score = np.abs(expected["scores"][rows] - actual["scores"][partner])
     mask = np.abs(expected["masks"][rows] - actual["masks"][partner]).reshape(len(rows), -1).max(1, initial=0.0)
-    return distance[rows, partner], score, mask
+    ious = [
+        _pasted_iou(expected["masks"][e], expected["boxes"][e], actual["masks"][a], actual["boxes"][a], size)
+        for e, a in zip(rows, partner, strict=True)
+    ]
+    return distance[rows, partner], score, mask, np.array(ious)
+
+
+def _pasted_iou(mask_a, box_a, mask_b, box_b, size: tuple[int, int]) -> float:
+    """IoU of two (M, M) mask-head outputs pasted over their boxes into an image of ``size``, above 0.5."""
+    canvases = []
+    for mask, box in ((mask_a, box_a), (mask_b, box_b)):
+        canvas = np.zeros(size, bool)
+        window, probabilities = paste_mask(mask, box, *size)
+        canvas[window] = probabilities > MASK_THRESHOLD
+        canvases.append(canvas)
+    union = np.count_nonzero(canvases[0] | canvases[1])
+    return float(np.count_nonzero(canvases[0] & canvases[1]) / union) if union else 1.0

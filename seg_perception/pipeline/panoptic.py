@@ -176,10 +176,18 @@ def _numbered_instances(
     return tuple(instances), tuple(renumbered)
 
 
-def evaluation_inputs(detections: Detections, result: PanopticResult) -> tuple[list[dict], list[InstancePrediction]]:
+def evaluation_inputs(
+    detections: Detections, result: PanopticResult, fused: bool = False
+) -> tuple[list[dict], list[InstancePrediction]]:
     """A frame's result as the evaluators take it: the panoptic segments as {id, category_id (Cityscapes label
-    id)} and every detection (unfused, its own mask at the result's size) as an InstancePrediction."""
+    id)} and every detection (unfused, its own mask at the result's size) as an InstancePrediction; ``fused``:
+    the result's instances instead (what the node publishes)."""
     segments = [{"id": s.id, "category_id": int(TRAIN_ID_TO_ID[s.class_id])} for s in result.segments]
+    if fused:
+        return segments, [
+            InstancePrediction(result.instance_ids == i.id, int(TRAIN_ID_TO_ID[i.class_id]), i.score)
+            for i in result.instances
+        ]
     height, width = result.segment_ids.shape
     instances = []
     for window, class_id, score in zip(detections.masks, detections.class_ids, detections.scores, strict=True):

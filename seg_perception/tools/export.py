@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{at}: {sum(report.detections)} torch / {sum(report.onnx_detections)} ORT detections, "
             f"{100 * report.paired:.1f}% paired, max box diff {report.max_box_diff:.3g} px, "
-            f"score {report.max_score_diff:.3g}, mask {report.max_mask_diff:.3g}, "
+            f"score {report.max_score_diff:.3g}, mask {report.max_mask_diff:.3g} (lowest mask IoU "
+            f"{report.min_mask_iou:.4f}), "
             f"semantic logits {semantic}, "
             f"panoptic maps equal on {100 * report.panoptic_agreement:.3f}% of pixels"
         )
