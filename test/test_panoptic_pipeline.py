@@ -204,3 +204,20 @@ def test_seg_predict_writes_the_three_official_formats_and_seg_eval_scores_them_
     )
     for key in ("mIoU", "PQ", "AP", "AP50"):
         assert 0.0 <= (result[key] or 0.0) <= 1.0, key
+
+
+def test_seg_bench_models_times_a_panoptic_checkpoint_on_a_real_frame(exported, tmp_path, capsys):
+    from seg_perception.data.synthetic import generate_split
+    from seg_perception.tools import bench_models
+
+    generate_split(tmp_path, "val", 1, 1, 96, 160, seed=5)
+    checkpoint = exported.with_name("model.pt")  # the weights the fixture exported
+    arguments = ["--checkpoint", str(checkpoint), "--frames", str(tmp_path), "--height", "128", "--width", "256"]
+    assert (
+        bench_models.main([*arguments, "--iterations", "1", "--warmup", "0", "--json", "--score-threshold", "0.05"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    entry = result["models"]["panoptic_fpn"]
+    assert result["options"]["backbone"] == "resnet18" and entry["gflops"] is None
+    assert entry["detections"] > 0 and entry["torch_ms"]["median"] > 0 and entry["ort_ms"]["median"] > 0

@@ -12,6 +12,13 @@ Per model, randomly initialised (weights do not change the timings), one (1, 3, 
   ``--threads`` intra-op threads. The two are measured interleaved, alternating which runs first, so that drift
   (other work on the machine, clocks) affects both alike.
 * ``ort_speedup``: torch median / ORT median (> 1: ONNX Runtime is faster).
+
+Instance and panoptic models (mask_rcnn, panoptic_fpn) are timed as the node runs them: the whole detection
+graph (``export.detection_onnx``: dynamic H/W, NMS and RoIAlign inside) at score threshold ``--score-threshold``
+(the node's instance threshold, 0.5), PyTorch through the same graph view; ``detections``: how many the frame
+gave. Random weights make every detection score ~1/9; ``--checkpoint`` times trained weights (the model and its
+options come from the checkpoint) and ``--frames ROOT`` a real frame (the first val frame of a Cityscapes-layout
+root, resized to H x W) instead of noise, so that the detection count, and the mask head's work, is the real one.
 """
 
 from __future__ import annotations
@@ -30,8 +37,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from seg_perception.data.cityscapes import CityscapesDataset
+from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, export_onnx
-from seg_perception.models import build_model, list_models
+from seg_perception.export.detection_onnx import DetectionGraph, export_detection_onnx
+from seg_perception.model_info import SCORE_THRESHOLD_NAME
+from seg_perception.models import build_model, list_models, load_checkpoint, model_spec, model_task
+from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import non_negative_int, positive_int
 
 NOTE = (
@@ -42,7 +54,14 @@ NOTE = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-bench-models", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated names (default: all)")
+    parser.add_argument(
+        "--models", default=",".join(list_models()), help="comma-separated names (default: every semantic model)"
+    )
+    parser.add_argument("--checkpoint", type=Path, help="time these trained weights (their model; --models ignored)")
+    parser.add_argument("--frames", type=Path, help="Cityscapes-layout root: time its first val frame, not noise")
+    parser.add_argument(
+        "--score-threshold", type=float, default=0.5, help="detection models' score threshold (default 0.5)"
+    )
     parser.add_argument("--height", type=positive_int, default=512, help="input height (default 512)")
     parser.add_argument("--width", type=positive_int, default=1024, help="input width (default 1024)")
     parser.add_argument("--iterations", type=positive_int, default=20, help="timed runs per backend (default 20)")
@@ -98,11 +117,13 @@ def benchmark_session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def bench_model(name: str, height: int, width: int, iterations: int, warmup: int, threads: int) -> dict:
-    """The result entry of one model (see the module docstring)."""
-    torch.manual_seed(0)
-    model = build_model(name).eval()
-    image = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(1))
+def bench_model(
+    model: nn.Module, name: str, image: torch.Tensor, iterations: int, warmup: int, threads: int, threshold: float
+) -> dict:
+    """The result entry of one eval-mode model on one (1, 3, H, W) ``image`` (see the module docstring)."""
+    if model_task(name) != "semantic":
+        return _bench_detection(model, image, iterations, warmup, threads, threshold)
+    height, width = image.shape[2:]
     gflops, inference_params = count_compute(model, image)
     with tempfile.TemporaryDirectory() as folder:
         session = benchmark_session(
@@ -127,6 +148,43 @@ def bench_model(name: str, height: int, width: int, iterations: int, warmup: int
     }
 
 
+def _bench_detection(
+    model: nn.Module, image: torch.Tensor, iterations: int, warmup: int, threads: int, threshold: float
+) -> dict:
+    graph = DetectionGraph(model).eval()
+    score = torch.tensor(threshold)
+    with tempfile.TemporaryDirectory() as folder:
+        session = benchmark_session(
+            export_detection_onnx(model, Path(folder) / "model.onnx", *image.shape[2:]), threads
+        )
+    feed = {INPUT_NAME: image.numpy(), SCORE_THRESHOLD_NAME: np.array(threshold, np.float32)}
+
+    def torch_run() -> None:
+        with torch.inference_mode():
+            graph(image, score)
+
+    timings = time_interleaved({"torch": torch_run, "ort": lambda: session.run(None, feed)}, iterations, warmup)
+    with torch.inference_mode():
+        detections = len(graph(image, score)[1])
+    return {
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "inference_params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "gflops": None,  # data-dependent (the heads run per detection): not counted
+        "detections": detections,
+        "torch_ms": timings["torch"],
+        "ort_ms": timings["ort"],
+        "ort_speedup": timings["torch"]["median"] / timings["ort"]["median"],
+    }
+
+
+def _input(frames: Path | None, height: int, width: int, mean, std) -> torch.Tensor:
+    """(1, 3, H, W): the first val frame of ``frames`` resized and normalised, else seeded noise."""
+    if frames is None:
+        return torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(1))
+    image = CityscapesDataset(frames, "val", require_gt=False)[0].image
+    return torch.from_numpy(normalize_image(image, (height, width), mean, std))
+
+
 def format_table(result: dict) -> str:
     """The result object as an aligned text table with a header note."""
     height, width = result["size"]
@@ -137,8 +195,9 @@ def format_table(result: dict) -> str:
         f"{'ORT med':>10} {'ORT p90':>10} {'torch/ORT':>9}",
     ]
     for name, entry in result["models"].items():
+        gflops = "n/a" if entry["gflops"] is None else f"{entry['gflops']:.1f}"
         lines.append(
-            f"{name:<14} {entry['params_m']:>8.2f} {entry['inference_params_m']:>8.2f} {entry['gflops']:>8.1f} "
+            f"{name:<14} {entry['params_m']:>8.2f} {entry['inference_params_m']:>8.2f} {gflops:>8} "
             f"{entry['torch_ms']['median']:>10.1f} {entry['torch_ms']['p90']:>10.1f} "
             f"{entry['ort_ms']['median']:>10.1f} {entry['ort_ms']['p90']:>10.1f} {entry['ort_speedup']:>9.2f}"
         )
@@ -148,11 +207,15 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = [name for name in names if name not in list_models()]
+    try:
+        spec = model_spec(args.checkpoint) if args.checkpoint else None
+    except (OSError, ValueError, RuntimeError) as error:
+        parser.exit(2, f"seg-bench-models: error: {error}\n")
+    names = [spec.name] if spec else [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in list_models(None)]
     if not names or unknown:
         problem = f"unknown models {', '.join(unknown)}" if unknown else "--models names no model"
-        parser.exit(2, f"seg-bench-models: error: {problem}; known models: {', '.join(list_models())}\n")
+        parser.exit(2, f"seg-bench-models: error: {problem}; known models: {', '.join(list_models(None))}\n")
 
     torch.set_num_threads(args.threads)
     result = {
@@ -163,9 +226,20 @@ def main(argv: list[str] | None = None) -> int:
         "note": NOTE,
         "models": {},
     }
+    if spec:
+        result.update(checkpoint=str(args.checkpoint), options=spec.options)
     for name in names:
         print(f"seg-bench-models: {name} at {args.height}x{args.width} ...", file=sys.stderr, flush=True)
-        result["models"][name] = bench_model(name, args.height, args.width, args.iterations, args.warmup, args.threads)
+        torch.manual_seed(0)
+        if spec:
+            model = load_checkpoint(build_model(name, spec.num_classes, **spec.options), args.checkpoint)
+        else:
+            model = build_model(name)
+        mean, std = (spec.mean, spec.std) if spec else (IMAGENET_MEAN, IMAGENET_STD)
+        image = _input(args.frames, args.height, args.width, mean, std)
+        result["models"][name] = bench_model(
+            model.eval(), name, image, args.iterations, args.warmup, args.threads, args.score_threshold
+        )
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
