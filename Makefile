@@ -24,7 +24,11 @@ BISENET_RUN := build/runs/bisenetv2_synth
 SYNTH_256_GPU := build/data/synth256_4000
 GPU_WORKERS ?= 14
 
-.PHONY: setup test demo lint clean bisenetv2-synth bisenetv2-synth-cpu-stages
+SYNTH_2000 := build/data/synth256_2000
+PANOPTIC_RUN := build/runs/panoptic_fpn_synth
+PANOPTIC_PRED := build/pred/panoptic_fpn_synth
+
+.PHONY: setup test demo lint clean bisenetv2-synth bisenetv2-synth-cpu-stages panoptic-fpn-synth
 
 setup: $(VENV)/.package-installed $(VENV)/.msgs-installed
 
@@ -85,6 +89,22 @@ bisenetv2-synth: bisenetv2-synth-cpu-stages
 		--dynamic --parity-images $(SYNTH_256) --parity-frames 50
 	$(VENV)/bin/seg-predict --onnx models/bisenetv2_synth.onnx --gt $(SYNTH_256) --split val --out build/pred/bisenetv2_synth
 	$(VENV)/bin/seg-eval --gt $(SYNTH_256) --split val --semantic-dir build/pred/bisenetv2_synth
+
+# Reproduces the shipped models/panoptic_fpn_synth.* (see its model card): the light Panoptic FPN trained from random
+# weights on 2000 synthetic frames on the CPU (config/train/panoptic_fpn_synth.yaml), then the slim checkpoint, the
+# ONNX export with its parity check on 20 val frames, predictions in the three official formats and their scores.
+panoptic-fpn-synth: setup
+	$(VENV)/bin/seg-synth --out $(SYNTH_2000) --split train --sequences 200 --frames-per-sequence 10 --size 256x512 --seed 1 --workers 2
+	$(VENV)/bin/seg-synth --out $(SYNTH_2000) --split val --sequences 10 --frames-per-sequence 5 --size 256x512 --seed 2
+	$(VENV)/bin/seg-train --config config/train/panoptic_fpn_synth.yaml
+	$(PY) -c "import torch; c = torch.load('$(PANOPTIC_RUN)/best.pt', weights_only=True); \
+		torch.save({k: c[k] for k in ('model', 'config', 'iteration')}, 'models/panoptic_fpn_synth.pt')"
+	$(VENV)/bin/seg-export --checkpoint models/panoptic_fpn_synth.pt --out models/panoptic_fpn_synth.onnx --height 256 --width 512 \
+		--parity-images $(SYNTH_2000) --parity-frames 20
+	$(VENV)/bin/seg-predict --onnx models/panoptic_fpn_synth.onnx --gt $(SYNTH_2000) --split val --out $(PANOPTIC_PRED)
+	$(VENV)/bin/seg-eval --gt $(SYNTH_2000) --split val --semantic-dir $(PANOPTIC_PRED)/semantic \
+		--instance-dir $(PANOPTIC_PRED)/instance --panoptic-json $(PANOPTIC_PRED)/panoptic/panoptic_fpn_synth.json \
+		--panoptic-dir $(PANOPTIC_PRED)/panoptic/panoptic_fpn_synth
 
 lint: setup
 	$(VENV)/bin/ruff check .

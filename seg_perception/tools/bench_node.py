@@ -1,6 +1,7 @@
 """``seg-bench-node``: ``segmentation_node`` end to end in its own process, backend time vs what a subscriber sees.
 
-Per input size a fresh node runs from its console script with ``config/semantic.yaml`` (plus
+Per input size a fresh node runs from its console script with ``config/semantic.yaml`` (``--task panoptic``:
+``config/panoptic.yaml``, and the instances and panoptic outputs are subscribed too, so the node builds them) (plus
 ``--backend/--device/--precision/--model`` and ``-p NAME:=VALUE`` overrides), as ``ros2 launch`` would; this process
 publishes synthetic drive frames (``seg_perception.data.synthetic``, a few per size, cycled) through rclpy on
 loopback and collects the masks (the run machinery is ``seg_perception.ros.harness``):
@@ -10,7 +11,8 @@ loopback and collects the masks (the run machinery is ``seg_perception.ros.harne
   at ``--rate`` Hz (default: 0.8 x capacity, so nothing queues), each stamped now; ``--flood``: 2 x capacity;
 * backend ms = the node's ``infer_ms_p50_total`` (/diagnostics, since the node started: with one node per size,
   that size's warm-up and run frames), end-to-end ms = stamp -> mask arrival here (p50, p99), overhead =
-  end-to-end p50 - backend ms, and the node's own latency p50/p99 (since start, likewise);
+  end-to-end p50 - backend ms, and the node's own latency p50/p99 (since start, likewise); a panoptic node's
+  post-processing stages (paste, semantic, fusion, maps: p50 since start) too;
 * frames: published here, ``frames_in`` received by the node (best-effort DDS may lose some), dropped by the
   node (its newest-wins input slot replaced a waiting frame), masks received here; drop rate = 1 - masks / published;
 * ``--flood`` also: p50/p99 vs backend ms + 2 frame periods, and the node's RSS sampled every second (first, max,
@@ -93,7 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, help="seconds per size instead of --frames")
     parser.add_argument("--warmup", type=positive_int, default=WARMUP_FRAMES, help="warm-up frames (default 4)")
     parser.add_argument("--distinct", type=positive_int, default=4, help="frames rendered per size (default 4)")
-    parser.add_argument("--params-file", type=Path, help="node parameters (default: the package's semantic.yaml)")
+    parser.add_argument("--task", choices=("semantic", "panoptic"), default="semantic", help="default semantic")
+    parser.add_argument(
+        "--params-file", type=Path, help="node parameters (default: the package's semantic.yaml / panoptic.yaml)"
+    )
     parser.add_argument("--backend", help="node parameter override: auto | tensorrt | onnxruntime | torch")
     parser.add_argument("--device", help="node parameter override: auto | cpu | cuda | cuda:N")
     parser.add_argument("--precision", help="node parameter override: fp32 | fp16 | int8")
@@ -150,6 +155,7 @@ RUN_COLUMNS = (
     ("bk/e2e", 6, lambda e: _fmt(e["backend_share"], ".2f")),
     ("node lat p50", 12, lambda e: _fmt(e["node_latency_ms_p50"])),
     ("p99", 6, lambda e: _fmt(e["node_latency_ms_p99"])),
+    ("post stages", 11, lambda e: " ".join(f"{k} {_fmt(v)}" for k, v in e["stages_ms"].items()) or "-"),
 )
 FLOOD_COLUMNS = (
     ("size", 10, lambda e: e["size"]),
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         params = node_params(args)
         if any(value is not None and value <= 0 for value in (args.rate, args.duration)):
             raise ValueError("--rate and --duration must be positive")
-        params_file = args.params_file or default_params_file()
+        params_file = args.params_file or default_params_file(args.task)
     except (argparse.ArgumentTypeError, ValueError, FileNotFoundError) as error:
         parser.exit(2, f"seg-bench-node: error: {error}\n")
     if not sizes:
@@ -253,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"{size[0]}x{size[1]}: starting segmentation_node with {params_file} {params or ''}")
         node = None
         try:
-            with running_node(params_file, params, outputs=(MASK, "drivable_area"), keep=KEEP_MESSAGES) as node:
+            outputs = (MASK, "drivable_area") + (("instances", "panoptic") if args.task == "panoptic" else ())
+            with running_node(params_file, params, outputs=outputs, keep=KEEP_MESSAGES) as node:
                 progress(f"node ready in {node.ready_s:.1f} s")
                 entry = bench_size(node, size, args, progress)
                 result["node"] = node_description(node.client.latest_diagnostics())

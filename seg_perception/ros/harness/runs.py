@@ -16,7 +16,7 @@ from sensor_msgs.msg import Image
 from seg_perception.evaluation.combined import CombinedEvaluator
 from seg_perception.evaluation.instance import InstancePrediction
 from seg_perception.labels import TRAIN_ID_TO_ID
-from seg_perception.pipeline.stats import percentile
+from seg_perception.pipeline.stats import PipelineStats, percentile
 from seg_perception.ros.conversions import mono8_array, mono16_array, set_stamp
 from seg_perception.ros.harness.client import MASK, NodeClient, image_msg
 from seg_perception.ros.harness.process import NodeProcess
@@ -299,4 +299,9 @@ def summarize(run: Run) -> dict:
         "backend_share": None if backend is None or not e2e_p50 else backend / e2e_p50,
         "node_latency_ms_p50": _number(end.get("latency_ms_p50_total")),
         "node_latency_ms_p99": _number(end.get("latency_ms_p99_total")),
+        "stages_ms": {
+            key.removesuffix("_ms_p50_total"): _number(value)
+            for key, value in end.items()
+            if key.endswith("_ms_p50_total") and key.removesuffix("_ms_p50_total") not in PipelineStats.STAGES
+        },
     }
