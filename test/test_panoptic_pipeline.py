@@ -221,3 +221,23 @@ def test_seg_bench_models_times_a_panoptic_checkpoint_on_a_real_frame(exported, 
     entry = result["models"]["panoptic_fpn"]
     assert result["options"]["backbone"] == "resnet18" and entry["gflops"] is None
     assert entry["detections"] > 0 and entry["torch_ms"]["median"] > 0 and entry["ort_ms"]["median"] > 0
+
+
+def test_a_mask_is_pasted_over_its_whole_box_also_where_the_box_leaves_the_frame():
+    # a 128x512 frame letterboxed into 256x512: frame rows are model rows 64..191; the box reaches 24 rows into the
+    # padding and its object is the lower half of the box, so in the frame the object starts at box row 32 - 24
+    info = ModelInfo(
+        model="m", options={}, num_classes=12, class_names=("road",) * 11 + ("thing",), input_name="image",
+        output_name="semantic_logits", input_size=(256, 512), dynamic=True, opset=17, mean=(0.5,) * 3,
+        std=(0.5,) * 3, checkpoint="", task="panoptic", thing_train_ids=THING_TRAIN_IDS,
+    )  # fmt: skip
+    mapping = InputMapping((128, 512), (256, 512), (64, 0, 128, 512))
+    mask = np.zeros((1, 28, 28), np.float32)
+    mask[0, 14:] = 1.0
+    outputs = {"boxes": np.array([[100, 40, 200, 104]], np.float32), "scores": np.ones(1, np.float32)}
+    detections = frame_detections({**outputs, "labels": np.array([3]), "masks": mask}, mapping, info)
+    window = detections.masks[0]
+    rows = np.flatnonzero(window.mask.any(1)) + window.top
+    # the object's rows in model coordinates are 72..103 (the lower half of 40..104), i.e. frame rows 8..39
+    assert abs(rows.min() - 8) <= 1 and abs(rows.max() - 39) <= 1, (rows.min(), rows.max())
+    assert detections.boxes.tolist() == [[100.0, 0.0, 200.0, 40.0]]  # reported clipped to the frame

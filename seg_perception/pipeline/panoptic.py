@@ -106,16 +106,21 @@ def frame_detections(
     top, left, region_h, region_w = mapping.region
     height, width = mapping.output_size(full_size)
     scale = np.array([width / region_w, height / region_h] * 2, np.float32)
-    boxes = (outputs["boxes"].reshape(-1, 4) - np.array([left, top, left, top], np.float32)) * scale
-    boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+    # the mask was predicted over the whole box: paste over the box as mapped (it may reach into letterbox padding
+    # or past the frame; paste_mask clips the window), report the box clipped to the frame
+    mapped = ((outputs["boxes"].reshape(-1, 4) - np.array([left, top, left, top], np.float32)) * scale).astype(
+        np.float32
+    )
+    boxes = np.clip(mapped, 0, [width, height, width, height]).astype(np.float32)
     thing_ids = np.asarray(info.thing_train_ids, np.int64)
     labels = outputs["labels"].reshape(-1).astype(np.int64)
     if labels.size and (labels.min() < 1 or labels.max() > len(thing_ids)):
         raise ValueError(f"detection labels must be in 1..{len(thing_ids)}, got {sorted(set(labels.tolist()))}")
     masks = []
-    for probabilities, box in zip(outputs["masks"], boxes, strict=True):
+    for probabilities, box in zip(outputs["masks"], mapped, strict=True):
         (rows, cols), pasted = paste_mask(probabilities, box, height, width)
-        masks.append(MaskWindow(rows.start, cols.start, pasted > MASK_THRESHOLD))
+        inside = pasted > MASK_THRESHOLD
+        masks.append(MaskWindow(rows.start, cols.start, inside) if inside.size else MaskWindow(0, 0, inside))
     return Detections(boxes, outputs["scores"].reshape(-1).astype(np.float32), thing_ids[labels - 1], tuple(masks))
 
 
