@@ -508,3 +508,14 @@ def test_cli_smoke_on_seg_synth_root(tmp_path):
     row = read_log(out / "log.csv")[-1]
     assert row["iteration"] == "1" and math.isfinite(float(row["loss"])) and 0 <= float(row["val_mIoU"]) <= 1
     assert (out / "iter_000001.pt").is_file() and (out / "best.pt").is_file()
+
+
+def test_gradient_clipping_bounds_the_step(tiny_root, tmp_path):
+    overrides = ("optim.clip_grad_norm=1e-6", "optim.warmup_iterations=0", "optim.weight_decay=0")
+    clipped = Trainer(tiny_config(tiny_root, tmp_path / "a", *overrides), model=TinyNet())
+    before = {name: p.detach().clone() for name, p in clipped.model.named_parameters()}
+    clipped._step(next(iter(clipped._loaders()[0])))
+    moved = max((p.detach() - before[name]).abs().max().item() for name, p in clipped.model.named_parameters())
+    assert moved <= 0.05 * 1e-6 * 1.001  # lr 0.05 x a gradient of total norm <= 1e-6 (first step: no momentum yet)
+    with pytest.raises(ConfigError, match="clip_grad_norm"):
+        tiny_config(tiny_root, tmp_path, "optim.clip_grad_norm=0")

@@ -157,9 +157,13 @@ class OptimConfig:
     warmup_iterations: int = 1000
     warmup_start_factor: float = 0.1
     poly_power: float = 0.9
+    clip_grad_norm: float | None = None
+    """Clip the gradients' total L2 norm to this before each step (None: no clipping)."""
 
     def __post_init__(self):
         _require(self.lr > 0.0, "lr", f"must be > 0, got {self.lr}")
+        if self.clip_grad_norm is not None:
+            _require(self.clip_grad_norm > 0, "clip_grad_norm", f"must be > 0, got {self.clip_grad_norm}")
         _require(0.0 <= self.momentum < 1.0, "momentum", f"must be in [0, 1), got {self.momentum}")
         _require(self.weight_decay >= 0.0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         _require(all(0.0 <= b < 1.0 for b in self.betas), "betas", f"must be in [0, 1), got {list(self.betas)}")
