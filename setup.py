@@ -39,6 +39,7 @@ setup(
             "seg-bench-detection = seg_perception.tools.bench_detection:main",
             "seg-predict = seg_perception.tools.predict:main",
             "seg-bench-node = seg_perception.tools.bench_node:main",
+            "seg-bag = seg_perception.tools.bag:main",
             "segmentation_node = seg_perception.ros.entry_points:segmentation_node",
         ],
     },

@@ -20,6 +20,8 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from seg_perception.data.image_encodings import TO_RGB
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_ENCODINGS",
@@ -37,14 +39,7 @@ __all__ = [
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
-# encoding -> (channels, cv2 conversion code to RGB or None when already RGB)
-_ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, cv2.COLOR_GRAY2RGB),
-}
+_ENCODINGS = TO_RGB
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
 
 
