@@ -40,6 +40,7 @@ setup(
             "seg-predict = seg_perception.tools.predict:main",
             "seg-bench-node = seg_perception.tools.bench_node:main",
             "seg-bag = seg_perception.tools.bag:main",
+            "seg-replay-bench = seg_perception.tools.replay_bench:main",
             "segmentation_node = seg_perception.ros.entry_points:segmentation_node",
         ],
     },

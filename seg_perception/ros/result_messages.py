@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
-from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_LABELS
+from seg_perception.evaluation.instance import InstancePrediction
+from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID, TRAIN_LABELS
 from seg_perception.pipeline.panoptic import PanopticResult
-from seg_perception.ros.conversions import copy_header, mono16_msg
+from seg_perception.ros.conversions import copy_header, mono8_array, mono16_array, mono16_msg
 from seg_perception_msgs.msg import (
     LabelClass,
     LabelInfo,
@@ -84,6 +86,19 @@ def panoptic_msg(result: PanopticResult, header: Header) -> PanopticSegmentation
     ]
     id_map = mono16_msg(result.segment_ids.astype("uint16"), header)
     return PanopticSegmentation(header=copy_header(header), id_map=id_map, segments=segments)
+
+
+def evaluation_inputs_from_messages(mask, instances: ObjectInstanceArray, panoptic: PanopticSegmentation):
+    """A frame's semantic/mask, instances and panoptic messages as the evaluators take them (what
+    ``evaluation.combined.CombinedEvaluator.process`` wants after the ground truth): (H, W) uint8 train ids, (H, W)
+    int32 segment ids, segments {id, category_id (label id)}, and the published instances as InstancePredictions."""
+    instance_ids = mono16_array(instances.mask)
+    segments = [{"id": s.id, "category_id": int(TRAIN_ID_TO_ID[s.class_id])} for s in panoptic.segments]
+    predictions = [
+        InstancePrediction(instance_ids == i.id, int(TRAIN_ID_TO_ID[i.class_id]), float(i.score))
+        for i in instances.instances
+    ]
+    return mono8_array(mask), mono16_array(panoptic.id_map).astype(np.int32), segments, predictions
 
 
 def detections_msg(result: PanopticResult, header: Header):

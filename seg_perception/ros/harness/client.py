@@ -168,7 +168,8 @@ class NodeClient:
         self.publishers[camera].publish(image_msg(image, stamp, frame_id))
         return stamp
 
-    def publish_msg(self, camera: str, msg: Image) -> None:
+    def publish_msg(self, camera: str, msg: Image | bytes) -> None:
+        """Publish a sensor_msgs/Image on ``camera``, or its CDR serialisation as bytes (as recorded in a bag)."""
         self.publishers[camera].publish(msg)
 
     def has(self, camera: str, output: str, stamp: int) -> bool:

@@ -100,6 +100,11 @@ class NodeProcess:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the node process has used so far, in seconds (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
     def stop(self, timeout: float = 20.0) -> int:
         """SIGINT (so Fast DDS releases its shared memory), then wait; kill after ``timeout``. Returns the code."""
         if self.process.poll() is None:

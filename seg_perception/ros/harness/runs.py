@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 from sensor_msgs.msg import Image
 
 from seg_perception.evaluation.combined import CombinedEvaluator
-from seg_perception.evaluation.instance import InstancePrediction
-from seg_perception.labels import TRAIN_ID_TO_ID
 from seg_perception.pipeline.stats import PipelineStats, percentile
-from seg_perception.ros.conversions import mono8_array, mono16_array, set_stamp
+from seg_perception.ros.conversions import set_stamp
 from seg_perception.ros.harness.client import MASK, NodeClient, image_msg
 from seg_perception.ros.harness.process import NodeProcess
+from seg_perception.ros.result_messages import evaluation_inputs_from_messages
 
 CONFIG = Path("config") / "semantic.yaml"
 WARMUP_FRAMES = 4
@@ -80,6 +80,26 @@ def running_node(
             run.exit_code = code
 
 
+def model_task_of(params_file: Path | str, params: dict[str, str] | None = None) -> str:
+    """The task ("semantic", "instance", "panoptic") of the model a node started with ``params_file`` (its ``/**``
+    section) and ``-p`` ``params`` (values in ROS YAML syntax) would load, read from the model's sidecar (a torch
+    checkpoint: from the model it holds)."""
+    from seg_perception.model_info import read_model_info
+    from seg_perception.pipeline.config import SegmentationConfig
+    from seg_perception.pipeline.loading import resolve_model_path
+    from seg_perception.ros.segmentation_node import share_dirs
+
+    section = (yaml.safe_load(Path(params_file).read_text()) or {}).get("/**", {}).get("ros__parameters", {})
+    values = {**section, **{name: yaml.safe_load(value) for name, value in (params or {}).items()}}
+    config = SegmentationConfig.from_values(values)
+    path = resolve_model_path(config, share_dirs())
+    if path.suffix == ".onnx":
+        return read_model_info(path).task
+    from seg_perception.models import model_spec, model_task
+
+    return model_task(model_spec(path).name)
+
+
 def settled(status: dict[str, str]) -> bool:
     """Every frame the node received is accounted for (published, dropped, bad or failed) and none is pending."""
     done = sum(int(status[key]) for key in ("frames_out", "dropped", "bad_frames", "failed"))
@@ -115,16 +135,9 @@ def panoptic_scores(client: NodeClient, stamps: Sequence[int], frames: Sequence)
     for stamp, frame in zip(stamps, frames, strict=True):
         if not all(client.has("", output, stamp) for output in (MASK, "instances", "panoptic")):
             continue
-        instances = client.received[("", "instances")][stamp]
-        panoptic = client.received[("", "panoptic")][stamp]
-        instance_ids = mono16_array(instances.mask)
-        segments = [{"id": s.id, "category_id": int(TRAIN_ID_TO_ID[s.class_id])} for s in panoptic.segments]
-        predictions = [
-            InstancePrediction(instance_ids == i.id, int(TRAIN_ID_TO_ID[i.class_id]), float(i.score))
-            for i in instances.instances
-        ]
-        labels = mono8_array(client.received[("", MASK)][stamp])
-        segment_ids = mono16_array(panoptic.id_map).astype(np.int32)
+        labels, segment_ids, segments, predictions = evaluation_inputs_from_messages(
+            *(client.received[("", output)][stamp] for output in (MASK, "instances", "panoptic"))
+        )
         evaluator.process(frame.instance_ids, frame.train_ids, labels, segment_ids, segments, predictions)
         scored += 1
     return evaluator.evaluate(), scored
