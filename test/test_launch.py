@@ -2,7 +2,8 @@
 installed console script of this package, every parameters file it names exists, is installed and holds exactly
 the node's parameters with the types of their defaults (ROS is strict about types), and every override and
 launch-argument choice is a valid value of the parameter it sets. A launch file that calls
-``segmentation_launch_description(default_config=...)`` is read together with that shared description
+``segmentation_launch_description`` or ``replay_launch_description`` (``default_config=...``) is read together
+with that shared description
 (seg_perception/ros/launch_description.py), its config default filled in."""
 
 import ast
@@ -20,7 +21,7 @@ VENV_BIN = Path(sys.executable).parent
 PACKAGE = "seg_perception"
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 SHARED_DESCRIPTION = REPO / "seg_perception" / "ros" / "launch_description.py"
-DESCRIPTION_CALL = "segmentation_launch_description"
+DESCRIPTION_CALLS = ("segmentation_launch_description", "replay_launch_description")
 
 
 # -- setup.py, parsed ----------------------------------------------------------------------------------------
@@ -128,9 +129,9 @@ class LaunchFile:
 
 def _parse_launch(path: Path) -> LaunchFile:
     tree = ast.parse(path.read_text(), filename=str(path))
-    shared = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) == DESCRIPTION_CALL]
+    shared = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) in DESCRIPTION_CALLS]
     if shared:
-        config = _string(_keyword(shared[0], "default_config"), f"{path.name}: {DESCRIPTION_CALL} default_config")
+        config = _string(_keyword(shared[0], "default_config"), f"{path.name}: {_call_name(shared[0])} default_config")
         description = ast.parse(SHARED_DESCRIPTION.read_text(), filename=str(SHARED_DESCRIPTION))
         launch = LaunchFile(path, description, default_config=f"config/{config}")
     else:
@@ -404,3 +405,27 @@ def test_panoptic_launch_file_defaults_to_the_panoptic_parameters():
     launch = _parse_launch(REPO / "launch" / "panoptic.launch.py")
     assert launch.default_config == "config/panoptic.yaml"
     assert _ros_parameters("config/panoptic.yaml")["model_path"] == "models/panoptic_fpn_synth.onnx"
+
+
+def test_replay_launch_file_plays_a_bag_into_the_panoptic_node():
+    launch = _parse_launch(REPO / "launch" / "replay_benchmark.launch.py")
+    assert launch.default_config == "config/panoptic.yaml"
+    assert "bag" in launch.arguments and launch.argument_default("bag") is None, "the bag must be a required argument"
+    for name in ("rate", "play_delay", "loop", "record"):
+        assert name in launch.arguments, f"no {name!r} argument"
+    commands = [ast.literal_eval(element) for call in launch.calls("ExecuteProcess") for element in _command(call)]
+    assert ["ros2", "bag", "play"] == commands[:3] and "--rate" in commands and "record" in commands
+    assert launch.calls("TimerAction"), "the bag must start after play_delay (the model loads first)"
+
+
+def _command(call: ast.Call) -> list[ast.AST]:
+    """The constant words of an ExecuteProcess ``cmd`` given as a name bound to a list (or the list itself)."""
+    command = _keyword(call, "cmd")
+    if isinstance(command, ast.Name):
+        tree = ast.parse(SHARED_DESCRIPTION.read_text())
+        command = next(node for node in ast.walk(tree) if _assigns(node, command.id)).value
+    return [element for element in command.elts if isinstance(element, ast.Constant)]
+
+
+def _assigns(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)

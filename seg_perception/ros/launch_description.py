@@ -1,5 +1,6 @@
-"""The launch description both launch files share (launch/semantic.launch.py, launch/panoptic.launch.py): one
-``segmentation_node`` with a parameters file, for one camera or several.
+"""The launch description the launch files share (launch/semantic.launch.py, launch/panoptic.launch.py,
+launch/replay_benchmark.launch.py): one ``segmentation_node`` with a parameters file, for one camera or several;
+for a replay, ``ros2 bag play`` of a bag into it.
 
 Only ``ros2 launch`` imports this module (it needs the ROS ``launch`` and ``launch_ros`` packages, which a ROS 2
 install has and PyPI does not); the tests read it as a syntax tree. APIs used exist from Humble on: no deprecated
@@ -16,12 +17,26 @@ Arguments:
                      shuts down with it
     respawn_delay    seconds (default 2.0)
     fastdds_profile  Fast DDS profile for large images, e.g. <share>/config/fastdds_large_images.xml
+
+Replay arguments (replay_launch_description):
+    bag              rosbag2 folder to play (required), e.g. one written by ``seg-bag from-cityscapes``
+    rate             x the bag's timing (default 1.0)
+    play_delay       seconds between starting the node and playing the bag, for the model to load (default 5.0)
+    loop             "true": play the bag over and over; "false" (default): the launch ends when the bag does
+    record           folder: ``ros2 bag record`` every output under <namespace>/ into it; "" (default): no recording
 """
 
 from __future__ import annotations
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+    Shutdown,
+    TimerAction,
+)
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -29,7 +44,9 @@ from launch_ros.substitutions import FindPackageShare
 PACKAGE = "seg_perception"
 
 
-def segmentation_launch_description(default_config: str) -> LaunchDescription:
+def segmentation_launch_description(
+    default_config: str, default_image_topic: str = "/camera/image_raw"
+) -> LaunchDescription:
     """The launch description of one segmentation_node whose parameters file defaults to config/``default_config``."""
     return LaunchDescription(
         [
@@ -39,7 +56,7 @@ def segmentation_launch_description(default_config: str) -> LaunchDescription:
                 description="node parameters file",
             ),
             DeclareLaunchArgument("namespace", default_value="segmentation", description="namespace of the outputs"),
-            DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="camera image topic"),
+            DeclareLaunchArgument("image_topic", default_value=default_image_topic, description="camera image topic"),
             DeclareLaunchArgument(
                 "cameras", default_value="", description="several cameras: comma-separated camera namespaces"
             ),
@@ -104,4 +121,38 @@ def _segmentation_node(context) -> list:
             emulate_tty=True,
         )
     )
+    return actions
+
+
+def replay_launch_description(default_config: str) -> LaunchDescription:
+    """segmentation_launch_description with the camera of a ``seg-bag`` bag, plus ``ros2 bag play`` of the bag."""
+    description = segmentation_launch_description(default_config, default_image_topic="/camera/front/image_raw")
+    for action in (
+        DeclareLaunchArgument("bag", description="rosbag2 folder to play"),
+        DeclareLaunchArgument("rate", default_value="1.0", description="x the bag's timing"),
+        DeclareLaunchArgument("play_delay", default_value="5.0", description="seconds for the model to load"),
+        DeclareLaunchArgument("loop", default_value="false", choices=["true", "false"], description="replay forever"),
+        DeclareLaunchArgument("record", default_value="", description="folder to record the outputs into"),
+        OpaqueFunction(function=_bag_processes),
+    ):
+        description.add_action(action)
+    return description
+
+
+def _bag_processes(context) -> list:
+    """``ros2 bag play`` after play_delay (its end ends the launch unless it loops); ``ros2 bag record``."""
+
+    def argument(name: str) -> str:
+        return LaunchConfiguration(name).perform(context).strip()
+
+    loop = argument("loop") == "true"
+    play = ["ros2", "bag", "play", argument("bag"), "--rate", argument("rate"), *(["--loop"] if loop else [])]
+    player = ExecuteProcess(
+        cmd=play, name="bag_play", output="screen", on_exit=None if loop else Shutdown(reason="the bag has played")
+    )
+    actions = [TimerAction(period=float(argument("play_delay")), actions=[player])]
+    if argument("record"):
+        outputs = "/" + "/".join(part for part in argument("namespace").split("/") if part) + "/.*"
+        record = ["ros2", "bag", "record", "--output", argument("record"), "--regex", outputs]
+        actions.append(ExecuteProcess(cmd=record, name="bag_record", output="screen"))
     return actions
