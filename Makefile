@@ -1,5 +1,5 @@
 # seg_perception: every set-up step for a fresh machine lives here (idempotent).
-#   make demo   the main job (synthetic drive -> segmentation_node via rclpy -> masks scored, summary)
+#   make demo   the main job (synthetic drive -> rosbag2 bag -> replay benchmark of the panoptic node -> report)
 #   make test   the test suite (sets up first if needed)
 #   make setup  .venv with pinned versions + this package installed into it
 #   make lint   ruff (target py310)
@@ -59,9 +59,17 @@ $(VENV)/.msgs-installed: $(VENV)/.deps-installed $(MSG_FILES)
 test: setup
 	$(PY) -m pytest test
 
+# A small synthetic drive at 512x1024 (4 sequences x 10 frames, the val seed) -> a 10 Hz rosbag2 bag with its
+# ground truth -> seg-replay-bench: segmentation_node with config/panoptic.yaml (the shipped Panoptic FPN, backend
+# auto: ONNX Runtime on a CPU) at the bag's timing; prints the report (timing, loss, PQ/AP/mIoU) and its path.
 # The node runs as its own process; a random ROS_DOMAIN_ID (unless set) keeps other ROS runs on this machine apart.
 demo: setup
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(shuf -i 120-200 -n 1)} $(VENV)/bin/seg-demo --out $(DEMO_DIR)
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/seg-synth --out $(DEMO_DIR)/cityscapes --split val --sequences 4 --frames-per-sequence 10 \
+		--size 512x1024 --seed 2
+	$(VENV)/bin/seg-bag from-cityscapes $(DEMO_DIR)/cityscapes --split val --out $(DEMO_DIR)/drive_bag --fps 10
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(shuf -i 120-200 -n 1)} $(VENV)/bin/seg-replay-bench --bag $(DEMO_DIR)/drive_bag \
+		--config config/panoptic.yaml --out $(DEMO_DIR)/replay
 
 # Reproduces the shipped models/bisenetv2_synth.* (see its model card), three stages:
 #   1+2 on the CPU (about 105 min on 2 cores): 1200 iterations from scratch, then 500 more from those

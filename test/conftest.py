@@ -5,10 +5,13 @@ random ROS_DOMAIN_ID per session (so parallel or leftover runs never cross-talk)
 import time so that node processes started by tests inherit them.
 """
 
+import copy
+import json
 import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,6 +19,37 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_localhost.xml")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+
+
+@pytest.fixture
+def official_instance_averages(tmp_path, monkeypatch):
+    """A function (gt instanceIds files, prediction folder) -> the official cityscapesscripts instance evaluator's
+    "averages" dict (allAp, allAp50%, classes), run in-process, with the two shims today's numpy needs."""
+    from cityscapesscripts.evaluation import evalInstanceLevelSemanticLabeling as official
+
+    def write_json(data: dict, file_name: str) -> None:
+        with open(file_name, "w") as f:
+            json.dump(data, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__)
+
+    # numpy 2.4 removed np.in1d, which the official assignGt2Preds still calls
+    monkeypatch.setattr(np, "in1d", lambda a, b: np.isin(a, b).ravel(), raising=False)
+    # and np.count_nonzero now returns np.int64, which its JSON writer cannot serialise
+    monkeypatch.setattr(official, "writeDict2JSON", write_json)
+    monkeypatch.chdir(tmp_path)  # evaluateImgLists always writes matches.json into the cwd
+
+    def averages(gt_files, pred_root) -> dict:
+        args = copy.copy(official.args)
+        args.gtInstancesFile = str(tmp_path / "gtInstances.json")  # cache: must be fresh per case
+        args.predictionPath = str(pred_root)
+        args.predictionWalk = None
+        args.distanceAvailable = False  # distance AP needs camera/disparity data: off, as in the release
+        args.JSONOutput = False
+        args.quiet = True
+        gt_list = [str(g) for g in gt_files]
+        pred_list = [official.getPrediction(g, args) for g in gt_list]
+        return official.evaluateImgLists(pred_list, gt_list, args)["averages"]
+
+    return averages
 
 
 @pytest.fixture(scope="session")

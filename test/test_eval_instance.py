@@ -1,14 +1,11 @@
 """Instance mask AP (seg_perception.evaluation.instance) checked against the official Cityscapes
 evaluator (cityscapesscripts evalInstanceLevelSemanticLabeling), a hand-worked case and bad input."""
 
-import copy
-import json
 import math
 
 import cv2
 import numpy as np
 import pytest
-from cityscapesscripts.evaluation import evalInstanceLevelSemanticLabeling as official
 from PIL import Image
 
 from seg_perception.data import layout
@@ -31,30 +28,6 @@ THING_NAMES = [LABEL_BY_ID[i].name for i in THING_LABEL_IDS]
 
 
 # ----------------------------------------------------------------------------- official reference
-
-
-def _official(tmp_path, monkeypatch, gt_files, pred_root) -> dict:
-    """Run the official evaluator in-process; -> its "averages" dict (allAp, allAp50%, classes)."""
-    # numpy 2.4 removed np.in1d, which the official assignGt2Preds still calls
-    monkeypatch.setattr(np, "in1d", lambda a, b: np.isin(a, b).ravel(), raising=False)
-    # and np.count_nonzero now returns np.int64, which its JSON writer cannot serialise
-    monkeypatch.setattr(official, "writeDict2JSON", _write_json)
-    monkeypatch.chdir(tmp_path)  # evaluateImgLists always writes matches.json into the cwd
-    args = copy.copy(official.args)
-    args.gtInstancesFile = str(tmp_path / "gtInstances.json")  # cache: must be fresh per case
-    args.predictionPath = str(pred_root)
-    args.predictionWalk = None
-    args.distanceAvailable = False  # distance AP needs camera/disparity data: off, as in the release
-    args.JSONOutput = False
-    args.quiet = True
-    gt_list = [str(g) for g in gt_files]
-    pred_list = [official.getPrediction(g, args) for g in gt_list]
-    return official.evaluateImgLists(pred_list, gt_list, args)["averages"]
-
-
-def _write_json(data: dict, file_name: str) -> None:
-    with open(file_name, "w") as f:
-        json.dump(data, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__)
 
 
 def _ours(gt_files, pred_root) -> dict:
@@ -212,7 +185,7 @@ def _random_predictions(rng, gt) -> list:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_matches_official_on_perturbed_predictions(tmp_path, monkeypatch, seed):
+def test_matches_official_on_perturbed_predictions(tmp_path, official_instance_averages, seed):
     rng = np.random.default_rng(seed)
     frames = {}
     for i, city in enumerate(("aachen", "bochum", "bremen")):
@@ -220,14 +193,14 @@ def test_matches_official_on_perturbed_predictions(tmp_path, monkeypatch, seed):
         frames[layout.frame_stem(city, seed, i)] = (gt, _random_predictions(rng, gt))
     gt_files, pred_root = _write_case(tmp_path, frames)
     ours = _ours(gt_files, pred_root)
-    worst = _compare(ours, _official(tmp_path, monkeypatch, gt_files, pred_root))
+    worst = _compare(ours, official_instance_averages(gt_files, pred_root))
     print(f"seed {seed}: AP {ours['AP']:.4f} AP50 {ours['AP50']:.4f} max |delta| {worst:.2e}")
     # a non-trivial case: AP strictly between 0 and 1, and the classes without gt have no AP (None)
     assert 0.05 < ours["AP"] < 0.95
     assert all(ours["per_class"][n]["AP"] is None for n in ("train", "motorcycle", "bicycle"))
 
 
-def test_perfect_predictions(tmp_path, monkeypatch):
+def test_perfect_predictions(tmp_path, official_instance_averages):
     rng = np.random.default_rng(100)
     frames = {}
     for i in range(2):
@@ -236,7 +209,7 @@ def test_perfect_predictions(tmp_path, monkeypatch):
         frames[layout.frame_stem("hamburg", 1, i)] = (gt, [p for p in preds if p[1] in THING_LABEL_IDS])
     gt_files, pred_root = _write_case(tmp_path, frames)
     ours = _ours(gt_files, pred_root)
-    _compare(ours, _official(tmp_path, monkeypatch, gt_files, pred_root))
+    _compare(ours, official_instance_averages(gt_files, pred_root))
     present = {
         LABEL_BY_ID[int(v // 1000)].name
         for gt, _ in frames.values()
@@ -279,7 +252,7 @@ def _hand_case():
     return gt, preds
 
 
-def test_hand_worked_example(tmp_path, monkeypatch):
+def test_hand_worked_example(tmp_path, official_instance_averages):
     # Overlaps t = 0.50, 0.55, ..., 0.95 (IoU must exceed t). The area is the trapezoid rule over
     # (recall, precision) points per distinct score, starting from (0, 1).
     # car: t = 0.50, 0.55: p1 (IoU 0.6) and p2 both match A; A takes the higher score 0.9 (TP),
@@ -308,10 +281,10 @@ def test_hand_worked_example(tmp_path, monkeypatch):
 
     stem = layout.frame_stem("ulm", 0, 1)
     gt_files, pred_root = _write_case(tmp_path, {stem: (gt, [(p.mask, p.label_id, p.score) for p in preds])})
-    _compare(result, _official(tmp_path, monkeypatch, gt_files, pred_root))
+    _compare(result, official_instance_averages(gt_files, pred_root))
 
 
-def test_boundaries(tmp_path, monkeypatch):
+def test_boundaries(tmp_path, official_instance_averages):
     # car gts: A (400 px), B (exactly 100 px: counted), C (99 px: not counted); a caravan
     # instance (not void: only raw values of void labels are) and a static (void) patch.
     gt = np.full((H, W), ROAD, np.int32)
@@ -336,7 +309,7 @@ def test_boundaries(tmp_path, monkeypatch):
     assert result["per_class"]["car"] == pytest.approx({"AP": 0.055, "AP50": 1 / 16})
     assert (result["AP"], result["AP50"]) == (result["per_class"]["car"]["AP"], 1 / 16)
     gt_files, pred_root = _write_case(tmp_path, {"ulm_000000_000004": (gt, preds)})
-    _compare(result, _official(tmp_path, monkeypatch, gt_files, pred_root))
+    _compare(result, official_instance_averages(gt_files, pred_root))
 
 
 def test_streaming_reset_and_prediction_order():
@@ -350,7 +323,7 @@ def test_streaming_reset_and_prediction_order():
     assert evaluator.evaluate()["AP"] == pytest.approx(0.8 / 3)
 
 
-def test_all_predictions_ignored(tmp_path, monkeypatch):
+def test_all_predictions_ignored(tmp_path, official_instance_averages):
     """A class with gt whose every prediction is ignored: the official script crashes, we give 0."""
     gt = np.full((H, W), ROAD, np.int32)
     gt[10:40, 10:40] = CAR * 1000
@@ -360,7 +333,7 @@ def test_all_predictions_ignored(tmp_path, monkeypatch):
     assert evaluator.evaluate()["per_class"]["car"] == {"AP": 0.0, "AP50": 0.0}
     gt_files, pred_root = _write_case(tmp_path, {"ulm_000000_000002": (gt, [(_box(60, 80, 60, 80), CAR, 0.9)])})
     with pytest.raises(IndexError):
-        _official(tmp_path, monkeypatch, gt_files, pred_root)
+        official_instance_averages(gt_files, pred_root)
 
 
 # ----------------------------------------------------------------------------- bad input
