@@ -20,6 +20,7 @@ from seg_perception.pipeline.config import ConfigError, SegmentationConfig, para
 from seg_perception.pipeline.loading import open_backend, resolve_model_path
 from seg_perception.pipeline.postprocess import (
     argmax_channels,
+    colour_mask,
     colour_overlay,
     drivable_mask,
     labels_to_input,
@@ -61,6 +62,7 @@ def test_config_defaults_are_valid():
         ("resize_mode", "crop"),
         ("output_resolution", "native"),
         ("input_reliability", "sometimes"),
+        ("input_transport", "theora"),
         ("output_reliability", "sometimes"),
         ("device", "gpu"),
         ("input_size", (0, 5)),
@@ -333,6 +335,14 @@ def test_colour_overlay_alpha_1_gives_class_colours_and_keeps_unlabeled_pixels()
         label = int(LABELS_2X3[y, x])
         expected = image[y, x].tolist() if label == 255 else list(COLOURS[label])
         assert out[y, x].tolist() == expected, (y, x, label)
+
+
+def test_colour_mask_is_the_class_colour_of_every_pixel_and_black_where_unlabeled():
+    out = colour_mask(LABELS_2X3)
+    assert out.dtype == np.uint8 and out.shape == (2, 3, 3)
+    for y, x in np.ndindex(2, 3):
+        label = int(LABELS_2X3[y, x])
+        assert out[y, x].tolist() == list(COLOURS.get(label, (0, 0, 0))), (y, x, label)
 
 
 def test_colour_overlay_half_blends():

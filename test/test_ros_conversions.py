@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import array
 
+import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
+from seg_perception.data.image_encodings import compressed_codec
+from seg_perception.ros.camera_info import output_camera_info
 from seg_perception.ros.conversions import (
     DEFAULT_MAX_PIXELS,
     BadImageError,
+    compressed_to_rgb,
     image_to_rgb,
     mono8_array,
     mono8_msg,
@@ -190,7 +194,124 @@ def test_max_pixels_parameter() -> None:
 
 
 def test_reasons_are_declared() -> None:
-    assert set(BadImageError.REASONS) >= {"encoding", "size", "step", "truncated", "empty", "too_large"}
+    assert set(BadImageError.REASONS) >= {"encoding", "size", "step", "truncated", "empty", "too_large", "corrupt"}
+
+
+# ----------------------------------------------------------------------------- compressed input
+
+
+def _compressed(data: bytes, format_name: str) -> CompressedImage:
+    msg = CompressedImage(header=_header(), format=format_name)
+    msg.data = array.array("B", data)
+    return msg
+
+
+def _encoded(image: np.ndarray, codec: str) -> bytes:
+    ok, encoded = cv2.imencode(f".{codec}", image[..., ::-1])  # image_transport compresses bgr8
+    assert ok
+    return encoded.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("format_name", "codec"),
+    [
+        ("jpeg", "jpeg"),
+        ("png", "png"),
+        ("PNG", "png"),
+        ("rgb8; jpeg compressed bgr8", "jpeg"),
+        ("bgr8; png compressed bgr8", "png"),
+        ("mono8; jpeg compressed mono8", "jpeg"),
+        ("16UC1; compressedDepth png", None),
+        ("16UC1; compressedDepth", None),
+        ("theora", None),
+        ("", None),
+    ],
+)
+def test_compressed_codec_reads_plain_and_image_transport_formats(format_name, codec):
+    assert compressed_codec(format_name) == codec
+
+
+def test_png_decodes_to_the_exact_rgb_pixels():
+    rgb = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        compressed_to_rgb(_compressed(_encoded(rgb, "png"), "rgb8; png compressed bgr8")), rgb
+    )
+
+
+def test_jpeg_decodes_to_nearly_the_rgb_pixels():
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0], rgb[..., 2] = 200, 40  # a flat colour survives JPEG almost exactly, channel order included
+    out = compressed_to_rgb(_compressed(_encoded(rgb, "jpeg"), "jpeg"))
+    assert out.shape == (16, 16, 3) and np.abs(out.astype(int) - rgb).max() <= 3
+
+
+def test_grey_png_decodes_to_grey_rgb():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    _, encoded = cv2.imencode(".png", grey)
+    out = compressed_to_rgb(_compressed(encoded.tobytes(), "mono8; png compressed mono8"))
+    np.testing.assert_array_equal(out, np.repeat(grey[..., None], 3, axis=2))
+
+
+def _bad_compressed(msg: CompressedImage, reason: str, **kw) -> None:
+    with pytest.raises(BadImageError) as info:
+        compressed_to_rgb(msg, **kw)
+    assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("data", "format_name", "reason"),
+    [
+        (np.random.default_rng(0).bytes(2000), "jpeg", "corrupt"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "png", "corrupt"),
+        (b"", "jpeg", "empty"),
+        (bytes(10), "16UC1; compressedDepth", "encoding"),
+    ],
+)
+def test_bad_compressed_images_raise_bad_image_error(data, format_name, reason):
+    _bad_compressed(_compressed(data, format_name), reason)
+
+
+def test_compressed_max_pixels():
+    msg = _compressed(_encoded(np.zeros((H, W, 3), np.uint8), "png"), "png")
+    _bad_compressed(msg, "too_large", max_pixels=H * W - 1)
+    assert compressed_to_rgb(msg, max_pixels=H * W).shape == (H, W, 3)
+
+
+# ----------------------------------------------------------------------------- camera_info
+
+
+def _camera_info() -> CameraInfo:
+    info = CameraInfo(header=Header(frame_id="from_the_camera"), height=600, width=800, distortion_model="plumb_bob")
+    info.d = [-0.1, 0.01, 0.0, 0.0, 0.002]
+    info.k = [700.0, 0.5, 401.5, 0.0, 710.0, 299.25, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [690.0, 0.0, 400.0, -69.0, 0.0, 705.0, 300.0, 3.5, 0.0, 0.0, 1.0, 0.0]
+    info.binning_x, info.binning_y = 1, 1
+    info.roi = RegionOfInterest(x_offset=80, y_offset=60, height=300, width=410, do_rectify=True)
+    return info
+
+
+def test_camera_info_at_the_input_resolution_changes_only_the_header():
+    info = _camera_info()
+    out = output_camera_info(info, _header(), (600, 800), (600, 800))
+    _assert_header_equal(out.header, _header())
+    out.header = info.header
+    assert out == info
+
+
+def test_camera_info_of_a_letterboxed_model_resolution_scales_x_and_y_apart():
+    info = _camera_info()
+    sx, sy = 341 / 800, 256 / 600  # an 800x600 frame letterboxed into 256x512: its region is 256 x 341
+    out = output_camera_info(info, _header(), (600, 800), (256, 341))
+    assert (out.height, out.width) == (256, 341)
+    k = [700.0 * sx, 0.5 * sx, 401.5 * sx, 0.0, 710.0 * sy, 299.25 * sy, 0.0, 0.0, 1.0]
+    p = [690.0 * sx, 0.0, 400.0 * sx, -69.0 * sx, 0.0, 705.0 * sy, 300.0 * sy, 3.5 * sy, 0.0, 0.0, 1.0, 0.0]
+    np.testing.assert_allclose(out.k, k, rtol=1e-12)
+    np.testing.assert_allclose(out.p, p, rtol=1e-12)
+    roi = out.roi
+    assert (roi.x_offset, roi.y_offset, roi.height, roi.width, roi.do_rectify) == (34, 26, 128, 175, True)
+    assert list(out.d) == list(info.d) and list(out.r) == list(info.r) and (out.binning_x, out.binning_y) == (1, 1)
+    assert info.k[0] == 700.0 and info.height == 600  # the input message is left as it was
 
 
 # ----------------------------------------------------------------------------- outputs

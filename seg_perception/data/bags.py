@@ -41,14 +41,13 @@ from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_typestore
 
 from seg_perception.data.cityscapes import CameraCalibration, CityscapesDataset
-from seg_perception.data.image_encodings import TO_RGB
+from seg_perception.data.image_encodings import COMPRESSION_FORMATS, TO_RGB, decode_compressed
 
 STAMP_EPOCH_NS = 1_700_000_000 * 10**9
 """Stamp of the first frame of every bag written here (2023-11-14T22:13:20Z)."""
 DEFAULT_CAMERA_TOPIC = "/camera/front/image_raw"
 DEFAULT_FRAME_ID = "camera_front"
 ENCODINGS = ("rgb8", "bgr8")
-COMPRESSION_FORMATS = ("jpeg", "png")
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 BAG_VERSION = 9
 JPEG_QUALITY = 95
@@ -343,10 +342,10 @@ class BagFrame:
         msg = TYPESTORE.deserialize_cdr(self.raw, self.msgtype)
         where = f"{self.topic} at stamp {self.stamp_ns}"
         if self.msgtype == COMPRESSED_IMAGE:
-            bgr = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None:
+            rgb = decode_compressed(np.asarray(msg.data, np.uint8))
+            if rgb is None:
                 raise BagError(f"{where}: OpenCV cannot decode the {msg.format!r} compressed image")
-            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            return rgb
         if msg.encoding not in TO_RGB:
             raise BagError(f"{where}: unsupported encoding {msg.encoding!r}; expected one of {tuple(TO_RGB)}")
         channels, to_rgb = TO_RGB[msg.encoding]

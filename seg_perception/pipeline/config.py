@@ -22,6 +22,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 RESIZE_MODES = ("resize", "letterbox")
 OUTPUT_RESOLUTIONS = ("input", "model")
 RELIABILITIES = ("best_effort", "reliable")
+INPUT_TRANSPORTS = ("raw", "compressed")
 MAX_INPUT_SIDE = 8192
 """Largest model input height or width accepted (a model input beyond it would not fit any accelerator)."""
 DELIVERED_IMAGE_PIXELS = 2048 * 2048
@@ -123,6 +124,13 @@ class SegmentationConfig:
         default="best_effort", metadata=_describe("image subscription QoS: best_effort (sensor data) | reliable")
     )
     input_depth: int = field(default=1, metadata=_describe("image subscription history depth"))
+    input_transport: str = field(
+        default="raw",
+        metadata=_describe(
+            "raw: sensor_msgs/Image on <camera>/image | compressed: sensor_msgs/CompressedImage (jpeg, png) on "
+            "<camera>/image/compressed (after remapping <camera>/image, as image_transport), decoded off the executor"
+        ),
+    )
     output_reliability: str = field(default="reliable", metadata=_describe("output QoS: reliable | best_effort"))
     output_depth: int = field(default=5, metadata=_describe("output history depth"))
     max_image_pixels: int = field(
@@ -141,6 +149,7 @@ class SegmentationConfig:
         self._choice("resize_mode", RESIZE_MODES)
         self._choice("output_resolution", OUTPUT_RESOLUTIONS)
         self._choice("input_reliability", RELIABILITIES)
+        self._choice("input_transport", INPUT_TRANSPORTS)
         self._choice("output_reliability", RELIABILITIES)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")

@@ -74,13 +74,18 @@ def _drivable_lut(train_ids: tuple[int, ...]) -> np.ndarray:
     return lut
 
 
+def colour_mask(labels: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 train ids -> (H, W, 3) uint8 RGB: each pixel its class's Cityscapes colour (``TRAIN_ID_COLORS``;
+    unlabeled 255 black)."""
+    return cv2.LUT(cv2.merge([labels, labels, labels]), _COLOUR_LUT)
+
+
 def colour_overlay(image: np.ndarray, labels: np.ndarray, alpha: float) -> np.ndarray:
     """(H, W, 3) uint8 RGB + (H, W) train ids -> (H, W, 3) uint8: class colours blended in with weight
     ``alpha``; unlabeled pixels (255) keep the image."""
     if image.shape[:2] != labels.shape:
         image = cv2.resize(image, (labels.shape[1], labels.shape[0]), interpolation=cv2.INTER_LINEAR)
-    colours = cv2.LUT(cv2.merge([labels, labels, labels]), _COLOUR_LUT)
-    blended = cv2.addWeighted(image, 1.0 - alpha, colours, alpha, 0.0)
+    blended = cv2.addWeighted(image, 1.0 - alpha, colour_mask(labels), alpha, 0.0)
     if _single_pixel(labels):
         return image.copy() if labels[0, 0] == IGNORE_TRAIN_ID else blended
     unlabeled = cv2.compare(labels, IGNORE_TRAIN_ID, cv2.CMP_EQ)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -92,6 +92,7 @@ class PipelineStats:
         self.totals: Counter[str] = Counter()
         self.bad_reasons: Counter[str] = Counter()
         self.output_failures: Counter[str] = Counter()
+        self.output_messages: Counter[str] = Counter()
         self.batch_sizes: Counter[int] = Counter()
         self.queue_max = 0
         self._window: Counter[str] = Counter()
@@ -125,12 +126,20 @@ class PipelineStats:
             self._timing("preprocess", preprocess_ms)
             self._timing("infer", infer_ms)
 
-    def published(self, latency_ms: float, postprocess_ms: float, stages: dict[str, float] | None = None) -> None:
+    def published(
+        self,
+        latency_ms: float,
+        postprocess_ms: float,
+        stages: dict[str, float] | None = None,
+        outputs: Iterable[str] = (),
+    ) -> None:
         """One frame's outputs published, ``latency_ms`` after its header stamp; ``stages``: {name: ms} of the
-        task's own post-processing steps (e.g. the panoptic fusion), reported like the fixed stages."""
+        task's own post-processing steps (e.g. the panoptic fusion), reported like the fixed stages; ``outputs``:
+        the topics it was published on (counted per output)."""
         with self._lock:
             self.totals["published"] += 1
             self._window["published"] += 1
+            self.output_messages.update(outputs)
             self._timing("latency", latency_ms)
             self._timing("postprocess", postprocess_ms)
             for stage, ms in (stages or {}).items():
@@ -175,6 +184,7 @@ class PipelineStats:
             }
             values.update({f"bad_{reason}": n for reason, n in sorted(self.bad_reasons.items())})
             values.update({f"failed_{name.replace('/', '_')}": n for name, n in sorted(self.output_failures.items())})
+            values.update({f"sent_{name.replace('/', '_')}": n for name, n in sorted(self.output_messages.items())})
             values.update({f"batches_of_{size}": n for size, n in sorted(self.batch_sizes.items())})
             for stage, samples in self._timings.items():
                 values[f"{stage}_ms_p50"] = percentile(samples, 50)

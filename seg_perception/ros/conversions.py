@@ -1,8 +1,9 @@
 """sensor_msgs/Image <-> numpy conversions (the only place that does this).
 
-Inputs accepted (case-sensitive ROS encoding names): rgb8, bgr8, rgba8, bgra8, mono8; anything else
-raises :class:`BadImageError`. Outputs: mono8 masks and rgb8 images, each carrying a copy of the
-input header; ``mono8_array`` reads a mono8 mask back (for subscribers of the node's outputs).
+Inputs accepted (case-sensitive ROS encoding names): rgb8, bgr8, rgba8, bgra8, mono8, and CompressedImage jpeg /
+png (decoded by ``data/image_encodings.py``); anything else raises :class:`BadImageError`. Outputs: mono8 masks
+and rgb8 images, each carrying a copy of the input header; ``mono8_array`` reads a mono8 mask back (for subscribers
+of the node's outputs).
 No rclpy node code here: only message classes, numpy and OpenCV (never cv_bridge).
 
 Performance notes (measured): ``np.frombuffer(msg.data, np.uint8)`` is a zero-copy view;
@@ -17,15 +18,17 @@ import array
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from seg_perception.data.image_encodings import TO_RGB
+from seg_perception.data.image_encodings import COMPRESSION_FORMATS, TO_RGB, compressed_codec, decode_compressed
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SUPPORTED_ENCODINGS",
     "BadImageError",
+    "check_compressed",
+    "compressed_to_rgb",
     "copy_header",
     "image_to_rgb",
     "mono8_array",
@@ -47,10 +50,10 @@ class BadImageError(ValueError):
     """An Image message (or output array) that cannot be converted.
 
     ``reason`` is a short machine-readable key for drop counters, one of:
-    "encoding", "empty", "too_large", "step", "truncated", "size".
+    "encoding", "empty", "too_large", "step", "truncated", "size", "corrupt".
     """
 
-    REASONS = ("encoding", "empty", "too_large", "step", "truncated", "size")
+    REASONS = ("encoding", "empty", "too_large", "step", "truncated", "size", "corrupt")
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -111,6 +114,41 @@ def image_to_rgb(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
         img.flags.writeable = False  # view of the message buffer: never mutate it in place
         return img
     return cv2.cvtColor(np.ascontiguousarray(img), code)
+
+
+def check_compressed(msg: CompressedImage) -> None:
+    """The checks of a CompressedImage that need no decoding (cheap enough for a subscription callback).
+
+    Raises:
+        BadImageError: reason "encoding" (``format`` neither jpeg nor png, see ``compressed_codec``), "empty" (no
+            data).
+    """
+    if compressed_codec(msg.format) is None:
+        raise BadImageError(
+            "encoding",
+            f"unsupported compressed image format {msg.format!r}; supported: {', '.join(COMPRESSION_FORMATS)}",
+        )
+    if not len(msg.data):
+        raise BadImageError("empty", f"empty compressed image (format {msg.format!r})")
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage (jpeg or png) to a new (H, W, 3) uint8 RGB array.
+
+    Raises:
+        BadImageError: "encoding" and "empty" (``check_compressed``), "corrupt" (OpenCV cannot decode the data),
+            "too_large" (H * W > max_pixels).
+    """
+    check_compressed(msg)
+    image = decode_compressed(msg.data)
+    if image is None:
+        raise BadImageError("corrupt", f"cannot decode the {msg.format!r} compressed image ({len(msg.data)} bytes)")
+    height, width = image.shape[:2]
+    if height * width > max_pixels:
+        raise BadImageError(
+            "too_large", f"image too large: {height * width} pixels > max_pixels={max_pixels} ({width}x{height} (WxH))"
+        )
+    return image
 
 
 def mono8_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

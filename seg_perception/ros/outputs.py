@@ -1,33 +1,38 @@
 """The per-camera output topics of segmentation_node for each model task, and the message builders of a frame.
 
-Semantic models: ``semantic/mask``, ``drivable_area``, ``overlay``. Instance and panoptic models add ``instances``
-(seg_perception_msgs/ObjectInstanceArray), ``panoptic`` (seg_perception_msgs/PanopticSegmentation) and, where
-vision_msgs exists and ``publish_detections`` is set, ``detections`` (vision_msgs/Detection2DArray); their overlay
-outlines the instances. ``semantic/mask`` is always published; every other output is built only while someone
-subscribes. Each builder makes one message with a copy of the frame's header, so one failing output leaves the
-others intact.
+Every model: ``semantic/mask``, ``semantic/color_mask`` (rgb8 class colours), ``drivable_area``, ``overlay`` and
+``camera_info`` (the camera's latest camera_info at the outputs' resolution). Instance and panoptic models add
+``instances`` (seg_perception_msgs/ObjectInstanceArray), ``panoptic`` (seg_perception_msgs/PanopticSegmentation) and,
+where vision_msgs exists and ``publish_detections`` is set, ``detections`` (vision_msgs/Detection2DArray); their
+overlay outlines the instances. ``semantic/mask`` is always published; every other output is built only while someone
+subscribes (``camera_info`` also only once the camera sent one). Each builder makes one message with a copy of the
+frame's header, so one failing output leaves the others intact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from seg_perception.pipeline.base import FramePipeline
+from seg_perception.pipeline.postprocess import colour_mask
 from seg_perception.ros import result_messages
+from seg_perception.ros.camera_info import output_camera_info
 from seg_perception.ros.conversions import mono8_msg, rgb8_msg
 from seg_perception_msgs.msg import ObjectInstanceArray, PanopticSegmentation
 
 MASK = "semantic/mask"
 """The one output published for every frame, subscribed or not."""
+COLOR_MASK = "semantic/color_mask"
+CAMERA_INFO = "camera_info"
 
 
 def output_types(detection: bool, with_detections: bool) -> dict[str, type]:
     """{topic: message type} of a camera's outputs, for a detection (instance / panoptic) model or a semantic one;
     ``with_detections``: the vision_msgs output too (only where vision_msgs is installed)."""
-    types = {MASK: Image, "drivable_area": Image, "overlay": Image}
+    types = {MASK: Image, COLOR_MASK: Image, "drivable_area": Image, "overlay": Image, CAMERA_INFO: CameraInfo}
     if detection:
         types.update(instances=ObjectInstanceArray, panoptic=PanopticSegmentation)
         if with_detections and result_messages.VISION_MSGS:
@@ -36,12 +41,20 @@ def output_types(detection: bool, with_detections: bool) -> dict[str, type]:
 
 
 def frame_builders(
-    pipeline: FramePipeline, result, image, header: Header, wanted: Collection[str]
+    pipeline: FramePipeline,
+    result,
+    image,
+    header: Header,
+    wanted: Collection[str],
+    camera_info: CameraInfo | None = None,
 ) -> dict[str, Callable[[], object]]:
     """{output: builder of its message} for the ``wanted`` outputs of one frame: its pipeline ``result``
-    (SemanticResult or PanopticResult), the decoded (H, W, 3) ``image`` and its input ``header``."""
+    (SemanticResult or PanopticResult), the decoded (H, W, 3) ``image``, its input ``header`` and the camera's
+    latest ``camera_info`` (needed for the camera_info output only)."""
     builders = {
         MASK: lambda: mono8_msg(result.labels, header),
+        COLOR_MASK: lambda: rgb8_msg(colour_mask(result.labels), header),
+        CAMERA_INFO: lambda: output_camera_info(camera_info, header, image.shape[:2], result.labels.shape),
         "drivable_area": lambda: mono8_msg(pipeline.drivable(result.labels), header),
         "overlay": lambda: rgb8_msg(pipeline.overlay(image, result), header),
         "instances": lambda: result_messages.instances_msg(result, header),

@@ -2,8 +2,10 @@
 panoptic model per-instance object masks and the panoptic map out; diagnostics.
 
 Topics per camera namespace ``C`` (``cameras`` parameter; '' = the node's namespace), see DESIGN.md:
-``C/image`` in; ``C/semantic/mask`` (mono8 train ids, 255 unlabeled), ``C/semantic/label_info``
-(seg_perception_msgs/LabelInfo, transient-local), ``C/drivable_area`` (mono8 0/255), ``C/overlay`` (rgb8) out;
+``C/image`` (or, ``input_transport: compressed``, ``C/image/compressed``) and ``C/camera_info`` (optional) in;
+``C/semantic/mask`` (mono8 train ids, 255 unlabeled), ``C/semantic/color_mask`` (rgb8 class colours),
+``C/semantic/label_info`` (seg_perception_msgs/LabelInfo, transient-local), ``C/drivable_area`` (mono8 0/255),
+``C/overlay`` (rgb8), ``C/camera_info`` (the latest input camera_info at the outputs' resolution) out;
 with a detection model (the sidecar's task) also ``C/instances`` (ObjectInstanceArray), ``C/panoptic``
 (PanopticSegmentation) and, where vision_msgs exists, ``C/detections`` (Detection2DArray) with ``C/label_info``
 (vision_msgs/LabelInfo). Each output carries exactly its input's header; ``/diagnostics`` at
@@ -11,8 +13,8 @@ with a detection model (the sidecar's task) also ``C/instances`` (ObjectInstance
 
 Threads: the executor's subscription callbacks only convert (zero-copy) and hand the frame to the
 FrameScheduler (newest frame per camera wins, drops counted); an inference thread takes batches of
-stamp-matched frames and runs pre-processing + the model; a publishing thread post-processes and
-publishes each frame's outputs together, in order. The queue between the two threads is bounded
+stamp-matched frames, decodes compressed ones and runs pre-processing + the model; a publishing thread
+post-processes and publishes each frame's outputs together, in order. The queue between the two threads is bounded
 (``queue_size``), so latency stays bounded at any input rate. Lazy outputs: every output but semantic/mask is
 computed only while someone subscribes.
 """
@@ -24,14 +26,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 from seg_perception.pipeline.config import SegmentationConfig, parameter_defaults, parameter_description
@@ -39,8 +41,9 @@ from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
 from seg_perception.pipeline.loading import create_pipeline, open_backend, resolve_model_path
 from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
 from seg_perception.ros import result_messages
-from seg_perception.ros.conversions import BadImageError, image_to_rgb, stamp_ns
-from seg_perception.ros.outputs import MASK, frame_builders, output_types
+from seg_perception.ros.camera_input import camera_frame, decode_frames, input_topic
+from seg_perception.ros.conversions import BadImageError, stamp_ns
+from seg_perception.ros.outputs import CAMERA_INFO, MASK, frame_builders, output_types
 from seg_perception.ros.parameters import declare_config
 from seg_perception.ros.startup import run_node
 from seg_perception_msgs.msg import LabelInfo
@@ -58,23 +61,17 @@ MESSAGE_INFO_CALLBACKS = hasattr(Subscription, "CallbackType")
 """Subscription callbacks can take the message info (publisher and sequence number): Jazzy and later, not Humble."""
 
 
-@dataclass(frozen=True)
-class CameraFrame:
-    """What the scheduler carries per frame: the decoded image (H, W, 3) uint8 RGB and the input header."""
-
-    image: object
-    header: Header
-
-
 @dataclass
 class CameraTopics:
-    """One camera namespace's subscription, output publishers ({output topic: publisher}) and latched label
-    tables."""
+    """One camera namespace's image subscription, output publishers ({output topic: publisher}), latched label
+    tables, camera_info subscription and the latest camera_info received (None before the first)."""
 
     name: str
     subscription: object
     publishers: dict[str, object]
     label_info: list[object]
+    camera_info_subscription: object = None
+    camera_info: CameraInfo | None = field(default=None, repr=False)
 
 
 def camera_topic(camera: str, name: str) -> str:
@@ -129,16 +126,25 @@ class SegmentationNode(Node):
         lost = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
         outputs = output_types(self.info.is_detection, config.publish_detections)
         for camera in config.cameras:
+            input_type, topic = input_topic(
+                config.input_transport, self.resolve_topic_name(camera_topic(camera, "image"))
+            )
             topics = CameraTopics(
                 name=camera,
                 subscription=self.create_subscription(
-                    Image, camera_topic(camera, "image"), self._image_callback(camera), input_qos, event_callbacks=lost
+                    input_type, topic, self._image_callback(camera), input_qos, event_callbacks=lost
                 ),
                 publishers={
                     name: self.create_publisher(kind, camera_topic(camera, name), output_qos)
                     for name, kind in outputs.items()
                 },
                 label_info=[],
+            )
+            topics.camera_info_subscription = self.create_subscription(
+                CameraInfo,
+                camera_topic(camera, "camera_info"),
+                lambda msg, t=topics: setattr(t, "camera_info", msg),
+                input_qos,
             )
             self._publish_label_info(topics, latched, "detections" in outputs)
             self.cameras[camera] = topics
@@ -181,7 +187,7 @@ class SegmentationNode(Node):
         """The middleware reports samples lost on an image subscription (incomplete or recycled large samples)."""
         self.stats.count("middleware_lost", info.total_count_change)
 
-    def _on_image(self, camera: str, msg: Image, info: dict | None = None) -> None:
+    def _on_image(self, camera: str, msg, info: dict | None = None) -> None:
         self.stats.count("received")
         sequence = info and info.get("publication_sequence_number")
         if sequence:
@@ -190,26 +196,34 @@ class SegmentationNode(Node):
             if skipped:
                 self.stats.count("input_skipped", skipped)
         try:
-            image = image_to_rgb(msg, self.config.max_image_pixels)
+            frame = camera_frame(msg, self.config.max_image_pixels)
         except BadImageError as error:
-            self.stats.bad_frame(error.reason)
-            self.get_logger().warning(
-                f"dropped a bad frame on {self.cameras[camera].subscription.topic_name}: {error}",
-                throttle_duration_sec=self.config.log_throttle,
-            )
+            self._bad_frame(camera, error)
             return
-        if self.scheduler.put(camera, stamp_ns(msg.header), CameraFrame(image, msg.header)) is not None:
+        if self.scheduler.put(camera, stamp_ns(msg.header), frame) is not None:
             self.stats.count("dropped")
+
+    def _bad_frame(self, camera: str, error: BadImageError) -> None:
+        """Count and log (rate-limited) a frame of ``camera`` dropped as bad input (executor or inference thread)."""
+        self.stats.bad_frame(error.reason)
+        self.get_logger().warning(
+            f"dropped a bad frame on {self.cameras[camera].subscription.topic_name}: {error}",
+            throttle_duration_sec=self.config.log_throttle,
+        )
 
     # -- inference thread -----------------------------------------------------------------------------
     def _infer_loop(self) -> None:
         while not self._stopping.is_set():
-            frames = self.scheduler.take(timeout=WAIT_S)
+            frames, decode_ms = decode_frames(
+                self.scheduler.take(timeout=WAIT_S),
+                self.config.max_image_pixels,
+                lambda frame, error: self._bad_frame(frame.camera, error),
+            )
             if not frames:
                 continue
             try:
                 batch = self.pipeline.infer([frame.payload.image for frame in frames])
-                self.stats.batch(len(frames), batch.preprocess_ms, batch.infer_ms)
+                self.stats.batch(len(frames), decode_ms + batch.preprocess_ms, batch.infer_ms)
             except Exception as error:  # a failing frame must not stop the node
                 self.stats.count("failed", len(frames))
                 self.get_logger().error(f"inference failed: {error!r}", throttle_duration_sec=self.config.log_throttle)
@@ -249,29 +263,36 @@ class SegmentationNode(Node):
         wanted = [
             name
             for name, publisher in topics.publishers.items()
-            if name == MASK or (publisher.get_subscription_count() > 0 and self._enabled(name))
+            if name == MASK or (publisher.get_subscription_count() > 0 and self._enabled(name, topics))
         ]
-        builders = frame_builders(self.pipeline, result, frame.payload.image, frame.payload.header, wanted)
+        camera_info = topics.camera_info
+        payload = frame.payload
+        builders = frame_builders(self.pipeline, result, payload.image, payload.header, wanted, camera_info)
         messages = self._build_outputs({name: (topics.publishers[name], build) for name, build in builders.items()})
         if not messages:
             raise RuntimeError(f"no output of the frame could be built ({', '.join(builders)})")
         postprocess_ms = (time.perf_counter() - start) * 1e3
-        for publisher, message in messages:
+        for _, publisher, message in messages:
             publisher.publish(message)
         latency_ms = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e6
-        self.stats.published(latency_ms, postprocess_ms, getattr(result, "timings", None))
+        sent = [name for name, _, _ in messages]
+        self.stats.published(latency_ms, postprocess_ms, getattr(result, "timings", None), sent)
 
-    def _enabled(self, output: str) -> bool:
-        """Whether a parameter leaves ``output`` on (publish_overlay)."""
-        return output != "overlay" or self.config.publish_overlay
+    def _enabled(self, output: str, topics: CameraTopics) -> bool:
+        """Whether ``output`` can go out: publish_overlay for the overlay, a received camera_info for camera_info."""
+        if output == "overlay":
+            return self.config.publish_overlay
+        return output != CAMERA_INFO or topics.camera_info is not None
 
-    def _build_outputs(self, builders: dict[str, tuple[object, Callable[[], object]]]) -> list[tuple[object, object]]:
-        """{output name: (publisher, message builder)} -> [(publisher, message)] of the outputs that could be built;
-        each failure is counted per output and logged (rate-limited)."""
+    def _build_outputs(
+        self, builders: dict[str, tuple[object, Callable[[], object]]]
+    ) -> list[tuple[str, object, object]]:
+        """{output name: (publisher, message builder)} -> [(name, publisher, message)] of the outputs that could be
+        built; each failure is counted per output and logged (rate-limited)."""
         messages = []
         for name, (publisher, build) in builders.items():
             try:
-                messages.append((publisher, build()))
+                messages.append((name, publisher, build()))
             except Exception as error:  # one output's failure must not cost the frame its other outputs
                 self.stats.output_failed(name)
                 self.get_logger().error(

@@ -12,7 +12,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from seg_perception.ros.conversions import rgb8_msg, set_stamp, stamp_ns
@@ -21,6 +21,10 @@ from seg_perception.ros.segmentation_node import camera_topic
 from seg_perception_msgs.msg import LabelInfo
 
 MASK = "semantic/mask"
+INPUT_TYPES = {"image": Image, "image/compressed": CompressedImage, "camera_info": CameraInfo}
+"""The node's per-camera input topics (relative to the camera namespace) and their message types."""
+OUTPUT_TYPES = output_types(detection=True, with_detections=True)
+"""Every output topic of the node (any task) and its message type."""
 
 
 def image_msg(image: np.ndarray, stamp: int, frame_id: str = "camera") -> Image:
@@ -35,7 +39,8 @@ class NodeClient:
 
     ``namespace``: the segmentation node's namespace; ``cameras``: its camera namespaces; ``outputs``: which
     per-camera topics to subscribe (semantic/mask, drivable_area, overlay, instances, panoptic); the latched label
-    table of each camera is kept in ``label_info`` (seg_perception_msgs/LabelInfo). Received messages are kept in
+    table of each camera is kept in ``label_info`` (seg_perception_msgs/LabelInfo); ``inputs``: which of the node's
+    input topics (``INPUT_TYPES``) to publish on per camera. Received messages are kept in
     ``received[(camera, topic)][stamp_ns]``, their arrival times (node clock, ns) in ``arrival`` and their stamps
     in arrival order in ``order``; ``keep``: only the newest ``keep`` of each per (camera, topic) in all three
     (None: all), so long runs keep this process's memory flat. ``listeners``: called as
@@ -51,6 +56,7 @@ class NodeClient:
         outputs: Sequence[str] = ("semantic/mask", "drivable_area"),
         reliable_input: bool = True,
         keep: int | None = None,
+        inputs: Sequence[str] = ("image",),
     ) -> None:
         if keep is not None and keep < 1:
             raise ValueError(f"keep must be None or >= 1, got {keep}")
@@ -71,21 +77,17 @@ class NodeClient:
         self.listeners: list[Callable[[str, str, int, int], None]] = []
         self.label_info: dict[str, LabelInfo] = {}
         self.diagnostics: list[dict[str, str]] = []
-        self.publishers = {
-            c: self.node.create_publisher(Image, prefix + camera_topic(c, "image"), input_qos) for c in cameras
+        self.inputs = {
+            (c, topic): self.node.create_publisher(INPUT_TYPES[topic], prefix + camera_topic(c, topic), input_qos)
+            for c in cameras
+            for topic in inputs
         }
+        self.publishers = {c: self.inputs[(c, "image")] for c in cameras if (c, "image") in self.inputs}
+        self.prefix = prefix
         self.subscriptions = []
-        types = output_types(detection=True, with_detections=True)
         for camera in cameras:
             for output in outputs:
-                self.subscriptions.append(
-                    self.node.create_subscription(
-                        types[output],
-                        prefix + camera_topic(camera, output),
-                        self._keeper(camera, output),
-                        QoSProfile(depth=50),
-                    )
-                )
+                self.subscribe(camera, output)
             latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.subscriptions.append(
                 self.node.create_subscription(
@@ -95,8 +97,20 @@ class NodeClient:
                     latched,
                 )
             )
+        self.diagnostics_subscription = self.node.create_subscription(
+            DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=20)
+        )
+
+    def subscribe(self, camera: str, output: str) -> None:
+        """Collect output topic ``output`` of ``camera`` into ``received`` from now on (also later than at
+        construction, e.g. for a lazy output); ``wait_connected`` then waits for its publisher too."""
         self.subscriptions.append(
-            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=20))
+            self.node.create_subscription(
+                OUTPUT_TYPES[output],
+                self.prefix + camera_topic(camera, output),
+                self._keeper(camera, output),
+                QoSProfile(depth=50),
+            )
         )
 
     def _keeper(self, camera: str, output: str) -> Callable[[object], None]:
@@ -137,24 +151,24 @@ class NodeClient:
         """Until the node subscribes to every camera and every output subscription has its publisher."""
         return self.spin_until(
             lambda: (
-                all(p.get_subscription_count() > 0 for p in self.publishers.values())
+                all(p.get_subscription_count() > 0 for p in self.inputs.values())
                 # node.count_publishers, not Subscription.get_publisher_count (Iron and later, not in Humble)
-                and all(self.node.count_publishers(s.topic_name) > 0 for s in self.subscriptions[:-1])
+                and all(self.node.count_publishers(s.topic_name) > 0 for s in self.subscriptions)
             ),
             timeout,
         )
 
-    def prime(self, frames: dict[str, Image], timeout: float = 60.0, retry: float = 1.0) -> int:
-        """Publish ``frames`` ({camera: Image}, stamped with one shared stamp now) again every ``retry`` s, with a
-        new stamp, until every camera's mask of one stamp arrived; returns that stamp. The first frames after
-        discovery can be lost (a publisher may match the node's subscription before the subscription matches
-        it). RuntimeError after ``timeout``."""
+    def prime(self, frames: dict[str, object], timeout: float = 60.0, retry: float = 1.0, topic: str = "image") -> int:
+        """Publish ``frames`` ({camera: Image, or a CompressedImage with ``topic`` "image/compressed"}, stamped with
+        one shared stamp now) again every ``retry`` s, with a new stamp, until every camera's mask of one stamp
+        arrived; returns that stamp. The first frames after discovery can be lost (a publisher may match the node's
+        subscription before the subscription matches it). RuntimeError after ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             stamp = self.now_ns()
             for camera, msg in frames.items():
                 set_stamp(msg.header, stamp)
-                self.publish_msg(camera, msg)
+                self.publish_msg(camera, msg, topic)
             if self.spin_until(lambda s=stamp: all(self.has(c, MASK, s) for c in frames), retry):
                 return stamp
         raise RuntimeError(f"no masks from the node within {timeout} s")
@@ -168,9 +182,10 @@ class NodeClient:
         self.publishers[camera].publish(image_msg(image, stamp, frame_id))
         return stamp
 
-    def publish_msg(self, camera: str, msg: Image | bytes) -> None:
-        """Publish a sensor_msgs/Image on ``camera``, or its CDR serialisation as bytes (as recorded in a bag)."""
-        self.publishers[camera].publish(msg)
+    def publish_msg(self, camera: str, msg: object, topic: str = "image") -> None:
+        """Publish a message on input ``topic`` (default a sensor_msgs/Image on image) of ``camera``, or its CDR
+        serialisation as bytes (as recorded in a bag)."""
+        self.inputs[(camera, topic)].publish(msg)
 
     def has(self, camera: str, output: str, stamp: int) -> bool:
         return stamp in self.received[(camera, output)]
