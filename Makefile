@@ -105,10 +105,10 @@ panoptic-fpn-synth: setup
 	$(VENV)/bin/seg-synth --out $(SYNTH_2000) --split train --sequences 200 --frames-per-sequence 10 --size 256x512 --seed 1 --workers 2
 	$(VENV)/bin/seg-synth --out $(SYNTH_2000) --split val --sequences 10 --frames-per-sequence 5 --size 256x512 --seed 2
 	$(VENV)/bin/seg-train --config config/train/panoptic_fpn_synth.yaml
-	$(PY) -c "import torch; c = torch.load('$(PANOPTIC_RUN)/best.pt', weights_only=True); \
-		torch.save({k: c[k] for k in ('model', 'config', 'iteration')}, 'models/panoptic_fpn_synth.pt')"
+	$(PY) -c "from seg_perception.export.weight_compression import compress_checkpoint; \
+		compress_checkpoint('$(PANOPTIC_RUN)/best.pt', 'models/panoptic_fpn_synth.pt')"
 	$(VENV)/bin/seg-export --checkpoint models/panoptic_fpn_synth.pt --out models/panoptic_fpn_synth.onnx --height 256 --width 512 \
-		--parity-images $(SYNTH_2000) --parity-frames 20
+		--int8-weights --parity-images $(SYNTH_2000) --parity-frames 20
 	$(VENV)/bin/seg-predict --onnx models/panoptic_fpn_synth.onnx --gt $(SYNTH_2000) --split val --out $(PANOPTIC_PRED)
 	$(VENV)/bin/seg-eval --gt $(SYNTH_2000) --split val --semantic-dir $(PANOPTIC_PRED)/semantic \
 		--instance-dir $(PANOPTIC_PRED)/instance --panoptic-json $(PANOPTIC_PRED)/panoptic/panoptic_fpn_synth.json \

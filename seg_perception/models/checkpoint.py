@@ -3,7 +3,9 @@
 A checkpoint is a raw state_dict or ``{"model": state_dict, "config": {...}, ...}`` (seg-train's):
 ``config["model"]`` = {"name", "options"} names the model, ``config["loss"]["type"] == "bce_dice"``
 means one binary output channel, ``config["data"]`` (or a top-level ``"normalization"``) holds the
-input mean/std.
+input mean/std. A shipped checkpoint may store its large weights as int8 (``export.weight_compression``):
+``INT8_WEIGHTS`` {name: int8 tensor} and ``INT8_SCALES`` {name: float32 (C,) per dim-0 channel} beside
+``"model"``, which then holds the rest; loading expands them to float32 (weight = int8 * scale).
 """
 
 from __future__ import annotations
@@ -50,6 +52,23 @@ def read_checkpoint(path: str | Path):
         raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
 
 
+INT8_WEIGHTS = "model_int8"
+INT8_SCALES = "model_int8_scales"
+
+
+def expand_int8_weights(checkpoint: Mapping) -> dict:
+    """``checkpoint`` with its ``INT8_WEIGHTS`` (if any) dequantised into ``"model"`` (float32)."""
+    quantized, scales = checkpoint.get(INT8_WEIGHTS, {}), checkpoint.get(INT8_SCALES, {})
+    if set(quantized) != set(scales):
+        raise CheckpointError(f"int8 weights {sorted(set(quantized) ^ set(scales))} lack their scales (or vice versa)")
+    expanded = {
+        name: values.float() * scales[name].reshape(-1, *([1] * (values.dim() - 1)))
+        for name, values in quantized.items()
+    }
+    rest = {key: value for key, value in checkpoint.items() if key not in (INT8_WEIGHTS, INT8_SCALES)}
+    return rest | {"model": {**checkpoint.get("model", {}), **expanded}} if quantized else rest
+
+
 def load_checkpoint(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load weights from ``path`` (a raw state_dict or ``{"model": state_dict, ...}``) into ``model``, strictly.
 
@@ -58,6 +77,8 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> torch.nn.Module
     """
     path = Path(path)
     checkpoint = read_checkpoint(path)
+    if isinstance(checkpoint, Mapping) and INT8_WEIGHTS in checkpoint:
+        checkpoint = expand_int8_weights(checkpoint)
     if isinstance(checkpoint, Mapping) and "model" in checkpoint:
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, Mapping) or not all(isinstance(value, torch.Tensor) for value in checkpoint.values()):

@@ -32,18 +32,21 @@ class GroupNorm(nn.GroupNorm):
     """``nn.GroupNorm`` whose ONNX export also runs on an empty batch (the mask head of a frame with zero
     detections). torch's export reshapes (N, C, H, W) to (N, G, -1) and ONNX Runtime's reshape fusion turns any
     explicit (N, G, C/G*H*W) shape back into (0, G, -1), which fails for N = 0 ("cannot be reshaped"). So while
-    exporting, group statistics are averages of per-channel statistics (a constant block-diagonal 1x1 convolution
-    over channels): the same numbers, no reshape.
+    exporting, group statistics are averages of per-channel statistics (a constant grouped 1x1 convolution: each
+    output channel averages its group's C/G channels, weights (C, C/G, 1, 1)): the same numbers, no reshape.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.onnx.is_in_onnx_export():
             return super().forward(x)
         group_size = self.num_channels // self.num_groups
-        group_average = torch.block_diag(*[torch.full((group_size, group_size), 1.0 / group_size)] * self.num_groups)
-        group_average = group_average.to(x)[:, :, None, None]
-        centered = x - nn.functional.conv2d(x.mean((2, 3), keepdim=True), group_average)
-        variance = nn.functional.conv2d(centered.square().mean((2, 3), keepdim=True), group_average)
+        group_average = torch.full((self.num_channels, group_size, 1, 1), 1.0 / group_size).to(x)
+
+        def average(statistic: torch.Tensor) -> torch.Tensor:
+            return nn.functional.conv2d(statistic.mean((2, 3), keepdim=True), group_average, groups=self.num_groups)
+
+        centered = x - average(x)
+        variance = average(centered.square())
         return centered / torch.sqrt(variance + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
 
 

@@ -4,7 +4,8 @@ A semantic model's graph takes "image" (N, 3, H, W) float32, RGB normalised as `
 and returns "logits" (N, C, H, W). An instance or panoptic model's graph (always free H and W, one frame per call)
 takes "image" (1, 3, H, W) and "score_threshold" () and returns boxes, scores, labels, 28x28 masks (and the
 semantic logits): see ``seg_perception.model_info``; its parity check compares boxes, scores, classes, masks and
-the fused panoptic map. What the checkpoint holds (model, options, classes, mean/std) comes from
+the fused panoptic map. ``--int8-weights`` stores the large weights as int8 (``export.weight_compression``; the
+parity check then runs on that graph). What the checkpoint holds (model, options, classes, mean/std) comes from
 ``seg_perception.models.model_spec``; ``--model`` names the model of a raw state_dict and ``--option`` overrides
 options (``--option num_classes=N`` the class count). The sidecar ``FILE.onnx.json`` is a
 ``seg_perception.model_info.ModelInfo`` (task, classes, thresholds, input size), parity numbers included.
@@ -26,6 +27,7 @@ import yaml
 from seg_perception.data.cityscapes import CityscapesDataset, read_image
 from seg_perception.export import check_parity, export_onnx
 from seg_perception.export.detection_onnx import check_detection_parity, export_detection_onnx
+from seg_perception.export.weight_compression import compress_onnx_weights
 from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, model_spec, model_task
 from seg_perception.models.checkpoint import model_info
 from seg_perception.pipeline.panoptic import FusionSettings
@@ -65,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="detection models: the score threshold of the parity runs (default 0.05)",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--int8-weights",
+        action="store_true",
+        help="store large weights as int8 per channel + DequantizeLinear (a quarter of the size; fp32 arithmetic)",
+    )
     parser.add_argument(
         "--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)"
     )
@@ -124,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         export_onnx(model, args.out, args.height, args.width, dynamic=dynamic, opset=args.opset)
     shape = "dynamic H/W, one frame per call" if detection else "dynamic N/H/W" if dynamic else "fixed size"
+    if args.int8_weights:
+        print(f"int8 weights: {compress_onnx_weights(args.out)} weight tensors, {args.out.stat().st_size / 1e6:.1f} MB")
     print(
         f"exported {name} (options {options}, {num_classes} classes) from {args.checkpoint} -> {args.out} "
         f"(traced at {args.height}x{args.width}, {shape}, opset {args.opset})"
