@@ -274,6 +274,14 @@ def test_bench_models_json(capsys):
     assert bisenet["inference_params_m"] < bisenet["params_m"]  # the four booster heads only train
 
 
+def test_bench_models_times_int8_weight_storage_beside_float32(capsys):
+    arguments = ["--models", "bisenetv2", "--height", "32", "--width", "64", "--iterations", "2", "--warmup", "0"]
+    assert bench_models.main([*arguments, "--int8-weights", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["models"]["bisenetv2"]
+    ratio = entry["ort_int8_weights_ms"]["median"] / entry["ort_ms"]["median"]
+    assert entry["int8_weights_vs_fp32"] == pytest.approx(ratio) and ratio > 0
+
+
 def test_bench_models_table_and_unknown_model(capsys, monkeypatch):
     fake = {"median": 2.0, "p90": 3.0}
     monkeypatch.setattr(bench_models, "time_interleaved", lambda runs, *_: dict.fromkeys(runs, fake))

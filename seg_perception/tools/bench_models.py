@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -41,6 +42,7 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from seg_perception.export.detection_onnx import DetectionGraph, export_detection_onnx
+from seg_perception.export.weight_compression import compress_onnx_weights
 from seg_perception.model_info import SCORE_THRESHOLD_NAME
 from seg_perception.models import build_model, list_models, load_checkpoint, model_spec, model_task
 from seg_perception.pipeline.preprocess import normalize_image
@@ -68,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=non_negative_int, default=3, help="untimed runs per backend (default 3)")
     parser.add_argument("--threads", type=positive_int, default=2, help="intra-op threads of both backends (default 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--int8-weights",
+        action="store_true",
+        help="also time the export with int8 weight storage (seg-export --int8-weights, as models/ ships it)",
+    )
     return parser
 
 
@@ -117,53 +124,81 @@ def benchmark_session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def _sessions(export: Callable[[Path], Path], threads: int, int8_weights: bool) -> dict[str, ort.InferenceSession]:
+    """{"ort": session of the float32 export} (+ "ort_int8_weights": of the same export with int8 weights)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = export(Path(folder) / "model.onnx")
+        sessions = {"ort": benchmark_session(path, threads)}
+        if int8_weights:
+            compressed = Path(folder) / "model_int8_weights.onnx"
+            shutil.copyfile(path, compressed)
+            compress_onnx_weights(compressed)
+            sessions["ort_int8_weights"] = benchmark_session(compressed, threads)
+    return sessions
+
+
+def _timing_entry(timings: dict) -> dict:
+    """ms entries and speed-ups (torch median / ORT median) of ``time_interleaved``'s result."""
+    entry = {"torch_ms": timings["torch"], "ort_ms": timings["ort"]}
+    entry["ort_speedup"] = timings["torch"]["median"] / timings["ort"]["median"]
+    if "ort_int8_weights" in timings:
+        entry["ort_int8_weights_ms"] = timings["ort_int8_weights"]
+        entry["int8_weights_vs_fp32"] = timings["ort_int8_weights"]["median"] / timings["ort"]["median"]
+    return entry
+
+
 def bench_model(
-    model: nn.Module, name: str, image: torch.Tensor, iterations: int, warmup: int, threads: int, threshold: float
+    model: nn.Module,
+    name: str,
+    image: torch.Tensor,
+    iterations: int,
+    warmup: int,
+    threads: int,
+    threshold: float,
+    int8_weights: bool = False,
 ) -> dict:
     """The result entry of one eval-mode model on one (1, 3, H, W) ``image`` (see the module docstring)."""
     if model_task(name) != "semantic":
-        return _bench_detection(model, image, iterations, warmup, threads, threshold)
+        return _bench_detection(model, image, iterations, warmup, threads, threshold, int8_weights)
     height, width = image.shape[2:]
     gflops, inference_params = count_compute(model, image)
-    with tempfile.TemporaryDirectory() as folder:
-        session = benchmark_session(
-            export_onnx(model, Path(folder) / f"{name}.onnx", height, width, dynamic=False), threads
-        )
+    sessions = _sessions(lambda path: export_onnx(model, path, height, width, dynamic=False), threads, int8_weights)
     feed = {INPUT_NAME: image.numpy()}
 
     def torch_run() -> None:
         with torch.inference_mode():
             model(image)
 
-    timings = time_interleaved(
-        {"torch": torch_run, "ort": lambda: session.run([OUTPUT_NAME], feed)}, iterations, warmup
-    )
+    runs = {name: (lambda s=session: s.run([OUTPUT_NAME], feed)) for name, session in sessions.items()}
+    timings = time_interleaved({"torch": torch_run, **runs}, iterations, warmup)
     return {
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
         "inference_params_m": inference_params / 1e6,
         "gflops": gflops,
-        "torch_ms": timings["torch"],
-        "ort_ms": timings["ort"],
-        "ort_speedup": timings["torch"]["median"] / timings["ort"]["median"],
+        **_timing_entry(timings),
     }
 
 
 def _bench_detection(
-    model: nn.Module, image: torch.Tensor, iterations: int, warmup: int, threads: int, threshold: float
+    model: nn.Module,
+    image: torch.Tensor,
+    iterations: int,
+    warmup: int,
+    threads: int,
+    threshold: float,
+    int8_weights: bool,
 ) -> dict:
     graph = DetectionGraph(model).eval()
     score = torch.tensor(threshold)
-    with tempfile.TemporaryDirectory() as folder:
-        session = benchmark_session(
-            export_detection_onnx(model, Path(folder) / "model.onnx", *image.shape[2:]), threads
-        )
+    sessions = _sessions(lambda path: export_detection_onnx(model, path, *image.shape[2:]), threads, int8_weights)
     feed = {INPUT_NAME: image.numpy(), SCORE_THRESHOLD_NAME: np.array(threshold, np.float32)}
 
     def torch_run() -> None:
         with torch.inference_mode():
             graph(image, score)
 
-    timings = time_interleaved({"torch": torch_run, "ort": lambda: session.run(None, feed)}, iterations, warmup)
+    runs = {name: (lambda s=session: s.run(None, feed)) for name, session in sessions.items()}
+    timings = time_interleaved({"torch": torch_run, **runs}, iterations, warmup)
     with torch.inference_mode():
         detections = len(graph(image, score)[1])
     return {
@@ -171,9 +206,7 @@ def _bench_detection(
         "inference_params_m": sum(p.numel() for p in model.parameters()) / 1e6,
         "gflops": None,  # data-dependent (the heads run per detection): not counted
         "detections": detections,
-        "torch_ms": timings["torch"],
-        "ort_ms": timings["ort"],
-        "ort_speedup": timings["torch"]["median"] / timings["ort"]["median"],
+        **_timing_entry(timings),
     }
 
 
@@ -201,6 +234,12 @@ def format_table(result: dict) -> str:
             f"{entry['torch_ms']['median']:>10.1f} {entry['torch_ms']['p90']:>10.1f} "
             f"{entry['ort_ms']['median']:>10.1f} {entry['ort_ms']['p90']:>10.1f} {entry['ort_speedup']:>9.2f}"
         )
+        if "ort_int8_weights_ms" in entry:
+            timing = entry["ort_int8_weights_ms"]
+            lines.append(
+                f"{'  int8 weights':<14} ORT med {timing['median']:.1f} p90 {timing['p90']:.1f}: "
+                f"{entry['int8_weights_vs_fp32']:.2f} x the float32 export's median"
+            )
     return "\n".join(lines)
 
 
@@ -238,7 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         mean, std = (spec.mean, spec.std) if spec else (IMAGENET_MEAN, IMAGENET_STD)
         image = _input(args.frames, args.height, args.width, mean, std)
         result["models"][name] = bench_model(
-            model.eval(), name, image, args.iterations, args.warmup, args.threads, args.score_threshold
+            model.eval(),
+            name,
+            image,
+            args.iterations,
+            args.warmup,
+            args.threads,
+            args.score_threshold,
+            args.int8_weights,
         )
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
