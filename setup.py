@@ -42,6 +42,8 @@ setup(
             "seg-bag = seg_perception.tools.bag:main",
             "seg-replay-bench = seg_perception.tools.replay_bench:main",
             "segmentation_node = seg_perception.ros.entry_points:segmentation_node",
+            "segmentation_lifecycle_node = seg_perception.ros.entry_points:segmentation_lifecycle_node",
+            "seg-build-engine = seg_perception.tools.build_engine:main",
         ],
     },
 )

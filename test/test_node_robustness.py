@@ -16,9 +16,9 @@ import pytest
 from sensor_msgs.msg import Image
 
 from seg_perception.pipeline.config import DELIVERED_IMAGE_PIXELS
+from seg_perception.ros.camera_topics import MESSAGE_INFO_CALLBACKS
 from seg_perception.ros.conversions import mono8_array
 from seg_perception.ros.harness import NodeClient, NodeProcess, image_msg, publish_now, settled
-from seg_perception.ros.segmentation_node import MESSAGE_INFO_CALLBACKS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "semantic.yaml"

@@ -13,7 +13,10 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from seg_perception.labels import CLASS_NAMES
 
@@ -129,6 +132,13 @@ class SegmentationConfig:
         metadata=_describe(
             "raw: sensor_msgs/Image on <camera>/image | compressed: sensor_msgs/CompressedImage (jpeg, png) on "
             "<camera>/image/compressed (after remapping <camera>/image, as image_transport), decoded off the executor"
+        ),
+    )
+    subscribe_on_demand: bool = field(
+        default=False,
+        metadata=_describe(
+            "true: subscribe to the cameras only while some output topic has a subscriber (checked every second), "
+            "unsubscribe when the last one leaves | false: always subscribed"
         ),
     )
     output_reliability: str = field(default="reliable", metadata=_describe("output QoS: reliable | best_effort"))
@@ -259,3 +269,25 @@ def parameter_defaults(config_class: type = SegmentationConfig) -> dict[str, Any
 def parameter_description(name: str, config_class: type = SegmentationConfig) -> str:
     """The description of parameter ``name`` of ``config_class``."""
     return next(f.metadata["description"] for f in dataclasses.fields(config_class) if f.name == name)
+
+
+def read_params_files(
+    params_files: Iterable[str | Path], overrides: dict[str, str] | None = None, node_name: str = "segmentation_node"
+) -> dict[str, Any]:
+    """The parameter values a node named ``node_name`` (root namespace) gets from ROS params files, read without
+    ROS: each file's ``/**`` section, then its ``node_name`` section, files in order, then ``overrides`` ({name:
+    value in YAML syntax}, as ``-p name:=value``); later values win. ValueError naming the file for a missing or
+    unparsable one."""
+    values: dict[str, Any] = {}
+    for file in params_files:
+        try:
+            sections = yaml.safe_load(Path(file).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"params file {file}: {' '.join(str(error).split())}") from None
+        if not isinstance(sections, dict):
+            raise ValueError(f"params file {file}: not a mapping of node names to ros__parameters")
+        for key in sorted(sections, key=lambda key: key != "/**"):
+            if key == "/**" or key.lstrip("/") in (node_name, f"**/{node_name}"):
+                values.update((sections[key] or {}).get("ros__parameters", {}))
+    values.update({name: yaml.safe_load(value) for name, value in (overrides or {}).items()})
+    return values

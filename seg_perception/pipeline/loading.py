@@ -9,6 +9,7 @@ shapes); ``create_pipeline`` builds the task's pipeline around it.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ SHIPPED_MODEL = Path("models") / "bisenetv2_synth.onnx"
 """The default model, relative to the package's share folder (or the source checkout)."""
 SHIPPED_CHECKPOINT = SHIPPED_MODEL.with_suffix(".pt")
 """The default for the torch backend: the same model's PyTorch checkpoint."""
+PACKAGE = "seg_perception"
 LOGGER = logging.getLogger(__name__)
 
 
@@ -79,6 +81,20 @@ def _expected_outputs(info: ModelInfo) -> tuple[str, ...]:
     if info.task == "semantic":
         return (info.output_name,)
     return DETECTION_OUTPUTS + ((SEMANTIC_LOGITS_NAME,) if info.task == "panoptic" else ())
+
+
+def share_dirs() -> list[Path]:
+    """Where the shipped model may live: the share folder found through ament_index, the one of the Python
+    prefix this package is installed into (pip), then the source checkout."""
+    dirs = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.append(Path(get_package_share_directory(PACKAGE)))
+    except (ImportError, LookupError, OSError):  # not installed with ament, or AMENT_PREFIX_PATH unset
+        pass
+    dirs += [Path(sys.prefix) / "share" / PACKAGE, Path(__file__).resolve().parents[2]]
+    return dirs
 
 
 def resolve_model_path(config: SegmentationConfig, share_dirs: Sequence[Path]) -> Path:

@@ -8,15 +8,24 @@ numpy and OpenCV ends the process quietly with exit code 0 instead of a tracebac
 
 from __future__ import annotations
 
+import importlib
 import signal
+
+
+def _run(module: str) -> int:
+    """Run ``module.main()`` with SIGTERM treated like SIGINT, ending quietly on a signal while importing."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return importlib.import_module(module).main()
+    except KeyboardInterrupt:
+        return 0
 
 
 def segmentation_node() -> int:
     """``segmentation_node``: see ``seg_perception.ros.segmentation_node``."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        from seg_perception.ros.segmentation_node import main
+    return _run("seg_perception.ros.segmentation_node")
 
-        return main()
-    except KeyboardInterrupt:
-        return 0
+
+def segmentation_lifecycle_node() -> int:
+    """``segmentation_lifecycle_node``: see ``seg_perception.ros.lifecycle_node``."""
+    return _run("seg_perception.ros.lifecycle_node")

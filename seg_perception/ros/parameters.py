@@ -20,9 +20,13 @@ def declare_config(node: Node, config_class: type) -> Any:
     """Declare every field of ``config_class`` on ``node`` (read-only) and build the config from the values given
     at start-up. ConfigError naming the parameter for a bad value, and for a name given in a params file or by
     ``-p`` that is neither declared here nor by rclpy (``use_sim_time``, ...), with the nearest valid name;
-    rclpy's InvalidParameterTypeException for a value whose ROS type differs from the default's."""
+    rclpy's InvalidParameterTypeException for a value whose ROS type differs from the default's. Parameters
+    declared by an earlier call (a managed node configured again) are read, not declared again."""
     values = {}
     for name, default in parameter_defaults(config_class).items():
+        if node.has_parameter(name):
+            values[name] = node.get_parameter(name).value
+            continue
         descriptor = ParameterDescriptor(description=parameter_description(name, config_class), read_only=True)
         values[name] = node.declare_parameter(name, default, descriptor).value
     # rclpy keeps the values of the params files and -p (already filtered to this node's name) in

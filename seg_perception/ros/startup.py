@@ -35,7 +35,8 @@ def run_node(executable: str, make_node: Callable[[], Node], argv: Sequence[str]
     """Run the node ``make_node()`` builds until SIGINT/SIGTERM; returns the exit code (0, or 2 when it cannot
     start). ``argv``: the command line (default ``sys.argv``); ``-h`` / ``--help`` outside the ROS arguments print
     ``usage``. ``make_node`` raises whatever it likes for a bad configuration; the node it returns must have
-    ``stop()`` (worker threads, backend), which is called before the node is destroyed."""
+    ``stop()`` (worker threads, backend), which is called before the node is destroyed. A node with a ``finished``
+    Future (a managed node, after its shutdown transition) ends the process with 0 once that is done."""
     argv = list(sys.argv if argv is None else argv)
     try:
         user_args = rclpy.utilities.remove_ros_args(argv)[1:]
@@ -60,7 +61,11 @@ def run_node(executable: str, make_node: Callable[[], Node], argv: Sequence[str]
         rclpy.try_shutdown()
         return _startup_failed(executable, error)
     try:
-        rclpy.spin(node)
+        finished = getattr(node, "finished", None)
+        if finished is None:
+            rclpy.spin(node)
+        else:
+            rclpy.spin_until_future_complete(node, finished)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

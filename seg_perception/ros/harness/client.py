@@ -15,9 +15,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from seg_perception.ros.camera_topics import camera_topic
 from seg_perception.ros.conversions import rgb8_msg, set_stamp, stamp_ns
 from seg_perception.ros.outputs import output_types
-from seg_perception.ros.segmentation_node import camera_topic
 from seg_perception_msgs.msg import LabelInfo
 
 MASK = "semantic/mask"

@@ -17,12 +17,12 @@ EXECUTABLE = "segmentation_node"
 READY_MARK = "ready:"
 
 
-def node_executable() -> list[str]:
-    """The console script next to this Python (a venv or a ROS install), else the one on PATH."""
-    beside = Path(sys.executable).with_name(EXECUTABLE)
-    found = str(beside) if beside.is_file() else shutil.which(EXECUTABLE)
+def node_executable(name: str = EXECUTABLE) -> list[str]:
+    """The console script ``name`` next to this Python (a venv or a ROS install), else the one on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.is_file() else shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{EXECUTABLE} is not installed (pip install . or colcon build)")
+        raise FileNotFoundError(f"{name} is not installed (pip install . or colcon build)")
     return [found]
 
 

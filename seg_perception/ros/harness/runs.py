@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from sensor_msgs.msg import Image
 
 from seg_perception.evaluation.combined import CombinedEvaluator
@@ -31,7 +30,7 @@ DIAG_TIMEOUT_S = 10.0
 def default_params_file(task: str = "semantic") -> Path:
     """``config/semantic.yaml`` (``task`` "panoptic": ``config/panoptic.yaml``) of the installed share folder
     (ament_index), else of the source checkout."""
-    from seg_perception.ros.segmentation_node import share_dirs
+    from seg_perception.pipeline.loading import share_dirs
 
     config = CONFIG.with_name(f"{task}.yaml")
     for folder in share_dirs():
@@ -82,16 +81,13 @@ def running_node(
 
 def model_task_of(params_file: Path | str, params: dict[str, str] | None = None) -> str:
     """The task ("semantic", "instance", "panoptic") of the model a node started with ``params_file`` (its ``/**``
-    section) and ``-p`` ``params`` (values in ROS YAML syntax) would load, read from the model's sidecar (a torch
-    checkpoint: from the model it holds)."""
+    and segmentation_node sections) and ``-p`` ``params`` (values in ROS YAML syntax) would load, read from the
+    model's sidecar (a torch checkpoint: from the model it holds)."""
     from seg_perception.model_info import read_model_info
-    from seg_perception.pipeline.config import SegmentationConfig
-    from seg_perception.pipeline.loading import resolve_model_path
-    from seg_perception.ros.segmentation_node import share_dirs
+    from seg_perception.pipeline.config import SegmentationConfig, read_params_files
+    from seg_perception.pipeline.loading import resolve_model_path, share_dirs
 
-    section = (yaml.safe_load(Path(params_file).read_text()) or {}).get("/**", {}).get("ros__parameters", {})
-    values = {**section, **{name: yaml.safe_load(value) for name, value in (params or {}).items()}}
-    config = SegmentationConfig.from_values(values)
+    config = SegmentationConfig.from_values(read_params_files([params_file], params))
     path = resolve_model_path(config, share_dirs())
     if path.suffix == ".onnx":
         return read_model_info(path).task
