@@ -20,7 +20,8 @@ from seg_perception.ros.conversions import mono8_array, set_stamp, stamp_ns
 from seg_perception.ros.harness import NodeClient, NodeProcess, image_msg, node_executable
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "semantic.yaml"
-MASK, COLOR_MASK, CAMERA_INFO = "semantic/mask", "semantic/color_mask", "camera_info"
+MASK, COLOR_MASK, CAMERA_INFO = "semantic/mask", "semantic/color_mask", "semantic/camera_info"
+CAMERA_INFO_IN = "camera_info"  # the camera's own topic, beside its image
 MODEL_RESOLUTION = {"output_resolution": "model"}
 REMAPPED = "/comp/front/image_raw"
 """The compressed node's base image topic (``-r image:=...``): it subscribes REMAPPED + "/compressed"."""
@@ -46,7 +47,7 @@ def raw(frames):
     the mask and camera_info (not the colour mask: a test subscribes it itself)."""
     process = _node(MODEL_RESOLUTION, "seg_raw", "/raw")
     try:
-        with NodeClient("raw_client", "raw", outputs=(MASK, CAMERA_INFO), inputs=("image", CAMERA_INFO)) as client:
+        with NodeClient("raw_client", "raw", outputs=(MASK, CAMERA_INFO), inputs=("image", CAMERA_INFO_IN)) as client:
             assert client.wait_connected(), process.output[-2000:]
             client.prime({"": image_msg(frames[0], 0)})
             yield process, client
@@ -115,7 +116,7 @@ def test_frames_without_camera_info_are_answered_without_one(raw, frames):
     stamp = client.publish("", frames[1])
     assert client.spin_until(lambda: client.has("", MASK, stamp), 30)
     assert not client.spin_until(lambda: client.has("", CAMERA_INFO, stamp), 1.0)
-    assert "sent_camera_info" not in _diagnostics(client, "seg_raw", lambda s: int(s["frames_out"]) > 1)
+    assert "sent_semantic_camera_info" not in _diagnostics(client, "seg_raw", lambda s: int(s["frames_out"]) > 1)
 
 
 @pytest.mark.parametrize("scale", [1.5, 1.0])
@@ -124,7 +125,7 @@ def test_camera_info_comes_out_with_the_mask_header_scaled_to_the_mask(raw, fram
     image = cv2.resize(frames[1], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)  # 384x768 or 256x512
     height, width = image.shape[:2]
     info = _camera_info(height, width, scale)
-    client.publish_msg("", info, CAMERA_INFO)
+    client.publish_msg("", info, CAMERA_INFO_IN)
     # the node uses the latest camera_info it received: publish frames until one comes back with this one
     stamp = None
     for _ in range(20):

@@ -44,16 +44,11 @@ class CameraTopics:
     publishers: dict[str, object]
     label_info: list[object]
     subscriptions: list[object] = field(default_factory=list)
-    subscribed_topics: tuple[str, ...] = ()
-    """The resolved topics of ``subscriptions`` (read by the publishing thread, which must not touch them)."""
     camera_info: CameraInfo | None = field(default=None, repr=False)
 
     def subscribed(self, output: str) -> bool:
-        """Whether another node subscribes ``output`` (the node's own camera_info input shares the camera_info
-        output's topic and does not count)."""
-        publisher = self.publishers[output]
-        own = self.subscribed_topics.count(publisher.topic_name)
-        return publisher.get_subscription_count() > own
+        """Whether anyone subscribes ``output``."""
+        return self.publishers[output].get_subscription_count() > 0
 
     def wanted(self) -> bool:
         """Whether any output topic of this camera has a subscriber."""
@@ -69,13 +64,11 @@ class CameraTopics:
                 CameraInfo, camera_topic(self.name, "camera_info"), self._on_camera_info, input_qos
             ),
         ]
-        self.subscribed_topics = tuple(subscription.topic_name for subscription in self.subscriptions)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
 
     def unsubscribe(self, node: Node) -> None:
-        self.subscribed_topics = ()
         for subscription in self.subscriptions:
             node.destroy_subscription(subscription)
         self.subscriptions = []

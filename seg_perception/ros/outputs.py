@@ -26,7 +26,8 @@ from seg_perception_msgs.msg import ObjectInstanceArray, PanopticSegmentation
 MASK = "semantic/mask"
 """The one output published for every frame, subscribed or not."""
 COLOR_MASK = "semantic/color_mask"
-CAMERA_INFO = "camera_info"
+CAMERA_INFO = "semantic/camera_info"
+"""Beside the masks (their geometry), not ``camera_info``: that is the camera's own input topic."""
 
 
 def output_types(detection: bool, with_detections: bool) -> dict[str, type]:
