@@ -49,7 +49,7 @@ from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import non_negative_int, positive_int
 
 NOTE = (
-    "random weights, batch 1, fp32, CPU; GFLOPs = 2 x multiply-accumulates of conv/matmul layers; "
+    "batch 1, fp32, CPU; GFLOPs = 2 x multiply-accumulates of conv/matmul layers; "
     "ms/frame median and p90, torch eager and ONNX Runtime measured interleaved"
 )
 
@@ -223,7 +223,7 @@ def format_table(result: dict) -> str:
     height, width = result["size"]
     lines = [
         f"{height}x{width}, {result['threads']} threads, {result['iterations']} iterations after "
-        f"{result['warmup']} warm-up; {NOTE}",
+        f"{result['warmup']} warm-up; {result['note']}",
         f"{'model':<14} {'params M':>8} {'infer M':>8} {'GFLOPs':>8} {'torch med':>10} {'torch p90':>10} "
         f"{'ORT med':>10} {'ORT p90':>10} {'torch/ORT':>9}",
     ]
@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "iterations": args.iterations,
         "warmup": args.warmup,
-        "note": NOTE,
+        "note": f"{'trained weights of ' + str(args.checkpoint) if spec else 'random weights'}; "
+        f"{'the first val frame of ' + str(args.frames) if args.frames else 'seeded noise'}; {NOTE}",
         "models": {},
     }
     if spec:
