@@ -42,6 +42,7 @@ def _check_report(out: Path, frames: int, outputs: set[str]) -> dict:
     report = json.loads((out / "report.json").read_text(), parse_constant=pytest.fail)
     assert (out / "report.md").read_text().startswith("# Replay benchmark")
     assert report["frames"] == frames and report["bag_rate_hz"] == pytest.approx(5.0)
+    assert report["node"]["backend"] == "onnxruntime" and report["node"]["model_input"], report["node"]
     (run,) = report["runs"].values()
     assert run["published"] == frames and set(run["outputs"]) == outputs
     node = run["node"]

@@ -9,7 +9,9 @@ truth. Outputs are recorded by stamp on arrival; the node's CPU time and RSS are
 
 from __future__ import annotations
 
+import queue
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,15 +71,16 @@ def replay(
 ) -> ReplayRun:
     """Publish ``frames`` (bag order) on the client's camera '' at ``rate`` x the bag's timing, then wait until
     every output of every frame arrived or nothing came for ``quiet_s``; ``progress(n)`` is told of each frame and
-    ``on_output(frame index, output, message)`` of each output message as it arrives."""
+    ``on_output(frame index, output, message)`` of each output message after it arrived, on a worker thread in
+    arrival order (so slow work there, e.g. scoring, delays neither a publish nor the timing of an arrival)."""
     run = ReplayRun(rate, arrivals={output: {} for output in outputs})
     index_of: dict[int, int] = {}
+    handler = _OutputHandler(on_output)
 
     def on_arrival(camera: str, output: str, stamp: int, arrival_ns: int) -> None:
         if camera == "" and output in run.arrivals and stamp in index_of:
             run.arrivals[output][stamp] = arrival_ns
-            if on_output is not None:
-                on_output(index_of[stamp], output, client.received[(camera, output)][stamp])
+            handler.put(index_of[stamp], output, client.received[(camera, output)][stamp])
 
     first = next_diagnostics(client)
     client.listeners.append(on_arrival)
@@ -96,7 +99,8 @@ def replay(
     try:
         origin = frames[0].bag_stamp_ns if frames else 0
         for frame in frames:
-            spin_until_time(client, start + (frame.bag_stamp_ns - origin) / 1e9 / rate, sample)
+            deadline = start + (frame.bag_stamp_ns - origin) / 1e9 / rate
+            spin_until_time(client, deadline, sample)
             stamp = client.now_ns()
             index_of[stamp] = frame.index
             client.publish_msg("", restamped(frame.raw, stamp))
@@ -122,5 +126,40 @@ def replay(
             pass
     finally:
         client.listeners.remove(on_arrival)
+        handler.finish()
     run.diagnostics = client.diagnostics[first:]
     return run
+
+
+class _OutputHandler:
+    """Calls ``on_output(*item)`` for every ``put`` item, in order, on its own thread; ``finish`` waits for the last
+    and re-raises the first exception one raised (later items are then skipped). No ``on_output``: does nothing."""
+
+    def __init__(self, on_output: Callable[[int, str, object], None] | None):
+        self._on_output = on_output
+        self._items: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = None
+        if on_output is not None:
+            self._thread = threading.Thread(target=self._work, name="replay_outputs", daemon=True)
+            self._thread.start()
+
+    def put(self, index: int, output: str, message: object) -> None:
+        if self._thread is not None:
+            self._items.put((index, output, message))
+
+    def _work(self) -> None:
+        while (item := self._items.get()) is not None:
+            if self._error is None:
+                try:
+                    self._on_output(*item)
+                except BaseException as error:  # handed to the caller by finish()
+                    self._error = error
+
+    def finish(self) -> None:
+        if self._thread is None:
+            return
+        self._items.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -36,6 +36,7 @@ from seg_perception.ros.harness import (
     capacity_hz,
     default_params_file,
     model_task_of,
+    next_diagnostics,
     node_description,
     running_node,
     warm_up,
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         with running_node(params_file, params, outputs=outputs, keep=8) as node:
             client = node.client
             client.prime({"": deserialize_message(frames[0].raw, Image)})
-            report["node"] = node_description(client.latest_diagnostics()) | {"task": task}
+            status = client.latest_diagnostics() or client.diagnostics[next_diagnostics(client)]
+            report["node"] = node_description(status) | {"task": task}
             if args.record:
                 from seg_perception.tools.replay_record import OutputRecorder
 
