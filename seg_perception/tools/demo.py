@@ -1,4 +1,4 @@
-"""``seg-demo`` (``make demo``): the main job, end to end on synthetic data, through the segmentation node.
+"""``seg-demo``: the node end to end on synthetic data, published live (``make demo`` replays a bag: seg-replay-bench).
 
 1. Generate a synthetic val drive in the Cityscapes layout (default: exactly the model card's val set, 10
    sequences x 5 frames at 256x512, seed 2) and a preview mosaic; score its ground truth written as
