@@ -68,11 +68,27 @@ def run_node(executable: str, make_node: Callable[[], Node], argv: Sequence[str]
             rclpy.spin_until_future_complete(node, finished)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # a failure while running
+            raise
+        # else a callback ran into the context SIGINT/SIGTERM had just shut down: that is the clean stop
     finally:
+        _stop_node(executable, node)
+    return 0
+
+
+def _stop_node(executable: str, node: Node) -> None:
+    """Stop and destroy ``node``, then shut rclpy down. After a signal an error while tearing down (a handle the
+    shut-down context already invalidated) is reported on one line, not raised: the stop was asked for."""
+    try:
         node.stop()
         node.destroy_node()
+    except Exception as error:
+        if rclpy.ok():
+            raise
+        print(f"{executable}: warning: while stopping: {one_line(error)}", file=sys.stderr)
+    finally:
         rclpy.try_shutdown()
-    return 0
 
 
 class _RosLogHandler(logging.Handler):
