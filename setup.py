@@ -44,6 +44,7 @@ setup(
             "segmentation_node = seg_perception.ros.entry_points:segmentation_node",
             "segmentation_lifecycle_node = seg_perception.ros.entry_points:segmentation_lifecycle_node",
             "seg-build-engine = seg_perception.tools.build_engine:main",
+            "seg-quantize = seg_perception.tools.quantize:main",
         ],
     },
 )

@@ -23,9 +23,9 @@ import pytest
 import torch
 
 from seg_perception.backends import BACKEND_OPTIONS, BackendUnavailableError, TensorSpec, create_backend
+from seg_perception.backends.calibration import CalibrationBatches
 from seg_perception.backends.onnxruntime_backend import OnnxRuntimeBackend
 from seg_perception.backends.tensorrt_backend import (
-    CalibrationBatches,
     EngineKey,
     ShapeProfile,
     TensorRTBackend,

@@ -25,6 +25,8 @@ from seg_perception.backends.base import (
 
 __all__ = [
     "BACKEND_OPTIONS",
+    "CALIBRATION_METHODS",
+    "GRAPH_OPTIMIZATION_LEVELS",
     "KINDS",
     "PRECISIONS",
     "BackendUnavailableError",
@@ -38,9 +40,21 @@ LOGGER = logging.getLogger(__name__)
 
 KINDS = ("auto", "tensorrt", "onnxruntime", "torch")
 PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+"""ONNX Runtime INT8 calibration methods (``ort_int8``)."""
+GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+"""ONNX Runtime graph optimisation levels (``onnxruntime_backend``)."""
 BACKEND_OPTIONS = {
     "tensorrt": ("shapes", "cache_dir", "calibration_images", "calibration_max_images", "workspace_bytes"),
-    "onnxruntime": ("intra_op_threads", "cache_dir"),
+    "onnxruntime": (
+        "intra_op_threads",
+        "allow_spinning",
+        "graph_optimization",
+        "cache_dir",
+        "calibration_images",
+        "calibration_method",
+        "calibration_max_images",
+    ),
     "torch": ("model", "model_options"),
 }
 """The keyword options each backend takes beyond device and precision (see its class)."""

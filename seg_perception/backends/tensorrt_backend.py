@@ -2,7 +2,7 @@
 
 Pure logic, no tensorrt and no GPU needed (unit-tested on the CPU): ``shape_profile`` (optimisation-profile
 validation), ``EngineKey`` and ``engine_cache_paths`` (engine cache), ``read_cached_engine`` /
-``write_cached_engine``, ``CalibrationBatches`` (INT8 calibration data) and ``preprocess_image`` (torch, any
+``write_cached_engine`` and ``preprocess_image`` (torch, any
 device). TensorRT (imported lazily, on first use): ``build_engine``, ``entropy_calibrator`` and
 ``TensorRTBackend``, which runs ``execute_async_v3`` on a CUDA stream with torch CUDA tensors as I/O buffers.
 
@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,17 +43,13 @@ from seg_perception.backends.base import (
     UnsupportedPrecisionError,
     parse_device,
 )
-from seg_perception.data.cityscapes import read_image
+from seg_perception.backends.calibration import DEFAULT_CALIBRATION_IMAGES, CalibrationBatches
 from seg_perception.model_info import read_model_info, sidecar_path
-from seg_perception.pipeline.preprocess import normalize_image
 
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE_BYTES = 2 << 30
 """Builder workspace memory-pool limit (2 GiB)."""
-DEFAULT_CALIBRATION_IMAGES = 512
-"""At most this many images of the calibration folder are used."""
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 # --------------------------------------------------------------------------- pure logic (no tensorrt, no CUDA)
@@ -184,44 +180,6 @@ def write_cached_engine(paths: EngineCachePaths, key: EngineKey, engine: bytes, 
     _write_atomically(paths.engine, engine)
     info = {"key": key.as_dict(), "onnx": str(Path(onnx_path).resolve()), "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
     _write_atomically(paths.info, (json.dumps(info, indent=2) + "\n").encode())
-
-
-class CalibrationBatches:
-    """INT8 calibration data: the images of ``folder`` (png/jpg, recursive, sorted, at most ``max_images``) as
-    (N, 3, H, W) float32 batches of ``shape`` (the profile's opt shape), normalised exactly like the CPU pipeline
-    (``pipeline.preprocess.normalize_image`` with the sidecar's ``mean`` / ``std``). A last partial batch is
-    dropped. ValueError / FileNotFoundError when there is not one full batch of images."""
-
-    def __init__(
-        self,
-        folder: str | Path,
-        shape: Sequence[int],
-        mean: Sequence[float],
-        std: Sequence[float],
-        max_images: int = DEFAULT_CALIBRATION_IMAGES,
-    ) -> None:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"calibration image folder {folder} does not exist")
-        self.shape = tuple(shape)
-        if len(self.shape) != 4 or self.shape[1] != 3:
-            raise ValueError(f"calibration batches must be (N, 3, H, W), got {self.shape}")
-        self.files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)[:max_images]
-        if len(self.files) < self.shape[0]:
-            raise ValueError(
-                f"calibration folder {folder} has {len(self.files)} image(s) ({', '.join(IMAGE_SUFFIXES)}), "
-                f"at least {self.shape[0]} needed (one batch)"
-            )
-        self._mean, self._std = tuple(mean), tuple(std)
-
-    def __len__(self) -> int:
-        return len(self.files) // self.shape[0]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        batch, _, height, width = self.shape
-        for start in range(0, len(self) * batch, batch):
-            images = [read_image(path) for path in self.files[start : start + batch]]
-            yield np.concatenate([normalize_image(image, (height, width), self._mean, self._std) for image in images])
 
 
 def preprocess_image(

@@ -130,9 +130,15 @@ def open_backend(config: SegmentationConfig, model_path: Path) -> tuple[Inferenc
     messages name the file and the reason.
     """
     options: dict[str, object] = {}
-    if config.backend in ("auto", "onnxruntime") and config.threads:
-        options["intra_op_threads"] = config.threads
-    if config.backend in ("auto", "tensorrt"):
+    if config.backend in ("auto", "onnxruntime"):
+        options.update(
+            allow_spinning=config.intra_op_spinning,
+            graph_optimization=config.graph_optimization,
+            calibration_method=config.calibration_method,
+        )
+        if config.threads:
+            options["intra_op_threads"] = config.threads
+    if config.backend in ("auto", "tensorrt", "onnxruntime"):
         if config.engine_cache_dir:
             options["cache_dir"] = config.engine_cache_dir
         if config.calibration_images:

@@ -38,8 +38,9 @@ from seg_perception.labels import IGNORE_TRAIN_ID, THING_TRAIN_IDS
 from seg_perception.model_info import INPUT_NAME, SCORE_THRESHOLD_NAME
 from seg_perception.models import build_model, list_models
 from seg_perception.models.detection_backbone import RESNET_BUILDERS
-from seg_perception.tools.bench_models import benchmark_session, time_interleaved
+from seg_perception.tools.bench_models import benchmark_session
 from seg_perception.tools.cli import non_negative_int, parse_size, positive_int
+from seg_perception.tools.timing import time_interleaved
 
 SKY, BUILDING, ROAD = 10, 2, 0
 

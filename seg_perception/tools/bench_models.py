@@ -12,6 +12,9 @@ Per model, randomly initialised (weights do not change the timings), one (1, 3, 
   ``--threads`` intra-op threads. The two are measured interleaved, alternating which runs first, so that drift
   (other work on the machine, clocks) affects both alike.
 * ``ort_speedup``: torch median / ORT median (> 1: ONNX Runtime is faster).
+* ``--int8 FOLDER`` (semantic models): also the static INT8 (QDQ) model ``seg-quantize`` / ``precision: int8``
+  build (``backends.ort_int8``), calibrated on frames of FOLDER at H x W: ``ort_int8_ms`` and ``int8_speedup`` =
+  ORT fp32 median / INT8 median, interleaved with the others.
 
 Instance and panoptic models (mask_rcnn, panoptic_fpn) are timed as the node runs them: the whole detection
 graph (``export.detection_onnx``: dynamic H/W, NMS and RoIAlign inside) at score threshold ``--score-threshold``
@@ -28,8 +31,8 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from seg_perception.backends import CALIBRATION_METHODS
+from seg_perception.backends.calibration import CalibrationBatches
+from seg_perception.backends.ort_int8 import quantize_model
 from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import INPUT_NAME, OUTPUT_NAME, export_onnx
@@ -47,6 +53,7 @@ from seg_perception.model_info import SCORE_THRESHOLD_NAME
 from seg_perception.models import build_model, list_models, load_checkpoint, model_spec, model_task
 from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import non_negative_int, positive_int
+from seg_perception.tools.timing import time_interleaved
 
 NOTE = (
     "batch 1, fp32, CPU; GFLOPs = 2 x multiply-accumulates of conv/matmul layers; "
@@ -75,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also time the export with int8 weight storage (seg-export --int8-weights, as models/ ships it)",
     )
+    parser.add_argument("--int8", type=Path, metavar="FOLDER", help="also time static INT8, calibrated on FOLDER")
+    parser.add_argument("--int8-method", choices=CALIBRATION_METHODS, default="minmax", help="default minmax")
+    parser.add_argument("--int8-images", type=positive_int, default=32, help="calibration frames (default 32)")
     return parser
 
 
@@ -92,27 +102,6 @@ def count_compute(model: nn.Module, image: torch.Tensor) -> tuple[float, int]:
     return counter.get_total_flops() / 1e9, sum(used.values())
 
 
-def time_interleaved(
-    runs: dict[str, Callable[[], object]], iterations: int, warmup: int
-) -> dict[str, dict[str, float]]:
-    """{name: {"median", "p90"}} ms per call of each zero-argument callable, calling them in turn every iteration
-    (the order reversed on odd iterations) after ``warmup`` untimed rounds."""
-    for _ in range(warmup):
-        for run in runs.values():
-            run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for iteration in range(iterations):
-        order = list(runs.items())
-        for name, run in order if iteration % 2 == 0 else reversed(order):
-            start = time.perf_counter()
-            run()
-            times[name].append(1e3 * (time.perf_counter() - start))
-    return {
-        name: {"median": float(np.median(values)), "p90": float(np.percentile(values, 90))}
-        for name, values in times.items()
-    }
-
-
 def benchmark_session(path: Path, threads: int) -> ort.InferenceSession:
     """ONNX Runtime CPU session for timing: all graph optimisations, ``threads`` intra-op threads, no spin-waiting."""
     options = ort.SessionOptions()
@@ -124,8 +113,22 @@ def benchmark_session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _sessions(export: Callable[[Path], Path], threads: int, int8_weights: bool) -> dict[str, ort.InferenceSession]:
-    """{"ort": session of the float32 export} (+ "ort_int8_weights": of the same export with int8 weights)."""
+@dataclass(frozen=True)
+class Int8Calibration:
+    """Static INT8 of a semantic export: calibration frames, method, count, normalisation."""
+
+    folder: Path
+    method: str
+    max_images: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def _sessions(
+    export: Callable[[Path], Path], threads: int, int8_weights: bool, int8: Int8Calibration | None = None
+) -> dict[str, ort.InferenceSession]:
+    """{"ort": session of the float32 export} (+ "ort_int8_weights": of the same export with int8 weights, +
+    "ort_int8": its static INT8 model)."""
     with tempfile.TemporaryDirectory() as folder:
         path = export(Path(folder) / "model.onnx")
         sessions = {"ort": benchmark_session(path, threads)}
@@ -134,6 +137,12 @@ def _sessions(export: Callable[[Path], Path], threads: int, int8_weights: bool) 
             shutil.copyfile(path, compressed)
             compress_onnx_weights(compressed)
             sessions["ort_int8_weights"] = benchmark_session(compressed, threads)
+        if int8 is not None:
+            shape = (1, 3, *sessions["ort"].get_inputs()[0].shape[2:])
+            batches = CalibrationBatches(int8.folder, shape, int8.mean, int8.std, int8.max_images)
+            quantized = Path(folder) / "model.int8.onnx"
+            quantize_model(path, quantized, batches, int8.method, INPUT_NAME)
+            sessions["ort_int8"] = benchmark_session(quantized, threads)
     return sessions
 
 
@@ -144,6 +153,9 @@ def _timing_entry(timings: dict) -> dict:
     if "ort_int8_weights" in timings:
         entry["ort_int8_weights_ms"] = timings["ort_int8_weights"]
         entry["int8_weights_vs_fp32"] = timings["ort_int8_weights"]["median"] / timings["ort"]["median"]
+    if "ort_int8" in timings:
+        entry["ort_int8_ms"] = timings["ort_int8"]
+        entry["int8_speedup"] = timings["ort"]["median"] / timings["ort_int8"]["median"]
     return entry
 
 
@@ -156,13 +168,16 @@ def bench_model(
     threads: int,
     threshold: float,
     int8_weights: bool = False,
+    int8: Int8Calibration | None = None,
 ) -> dict:
     """The result entry of one eval-mode model on one (1, 3, H, W) ``image`` (see the module docstring)."""
     if model_task(name) != "semantic":
         return _bench_detection(model, image, iterations, warmup, threads, threshold, int8_weights)
     height, width = image.shape[2:]
     gflops, inference_params = count_compute(model, image)
-    sessions = _sessions(lambda path: export_onnx(model, path, height, width, dynamic=False), threads, int8_weights)
+    sessions = _sessions(
+        lambda path: export_onnx(model, path, height, width, dynamic=False), threads, int8_weights, int8
+    )
     feed = {INPUT_NAME: image.numpy()}
 
     def torch_run() -> None:
@@ -240,6 +255,12 @@ def format_table(result: dict) -> str:
                 f"{'  int8 weights':<14} ORT med {timing['median']:.1f} p90 {timing['p90']:.1f}: "
                 f"{entry['int8_weights_vs_fp32']:.2f} x the float32 export's median"
             )
+        if "ort_int8_ms" in entry:
+            timing = entry["ort_int8_ms"]
+            lines.append(
+                f"{'  static int8':<14} ORT med {timing['median']:.1f} p90 {timing['p90']:.1f}: "
+                f"{entry['int8_speedup']:.2f} x faster than the float32 export (median)"
+            )
     return "\n".join(lines)
 
 
@@ -277,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             model = build_model(name)
         mean, std = (spec.mean, spec.std) if spec else (IMAGENET_MEAN, IMAGENET_STD)
         image = _input(args.frames, args.height, args.width, mean, std)
+        int8 = Int8Calibration(args.int8, args.int8_method, args.int8_images, mean, std) if args.int8 else None
         result["models"][name] = bench_model(
             model.eval(),
             name,
@@ -286,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             args.threads,
             args.score_threshold,
             args.int8_weights,
+            int8,
         )
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

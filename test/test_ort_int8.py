@@ -1,0 +1,161 @@
+"""INT8 on ONNX Runtime (backends.ort_int8, precision int8): the exact grouped-conv rewrite, the shipped model's
+accuracy after static quantization on a small calibration set, the cache key, and clear errors."""
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from seg_perception.backends import create_backend
+from seg_perception.backends.ort_int8 import cached_key, expand_grouped_convs, int8_model_path
+from seg_perception.data.synthetic import SyntheticScene
+from seg_perception.evaluation.semantic import SemanticEvaluator
+from seg_perception.labels import ID_TO_TRAIN_ID
+from seg_perception.pipeline.preprocess import normalize_image
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "bisenetv2_synth.onnx"
+SIZE = (256, 512)
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_grouped_convs_with_a_channel_multiplier_are_rewritten_exactly():
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)  # 4 groups, multiplier 3
+    depthwise = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)  # multiplier 1: left alone
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w", "b"], ["y"], group=4, pads=[1, 1, 1, 1], name="expand"),
+            helper.make_node("Conv", ["x", "d"], ["z"], group=4, pads=[1, 1, 1, 1], name="depthwise"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 10])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 8, 10]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4, 8, 10]),
+        ],
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(rng.standard_normal(12).astype(np.float32), "b"),
+            numpy_helper.from_array(depthwise, "d"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((1, 4, 8, 10)).astype(np.float32)
+    before = _session(model).run(None, {"x": x})
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    assert expand_grouped_convs(rewritten) == 1
+    onnx.checker.check_model(rewritten)
+    ops = [(node.op_type, next((a.i for a in node.attribute if a.name == "group"), 1)) for node in rewritten.graph.node]
+    assert ops == [("Gather", 1), ("Conv", 12), ("Conv", 4)]
+    after = _session(rewritten).run(None, {"x": x})
+    np.testing.assert_allclose(after[0], before[0], atol=1e-5)
+    np.testing.assert_array_equal(after[1], before[1])
+
+
+def _write_frames(folder, split, sequences, frames):
+    folder.mkdir(parents=True)
+    for sequence in range(sequences):
+        scene = SyntheticScene(*SIZE, 1, split, sequence)
+        for index in range(frames):
+            image = scene.render(index).image
+            cv2.imwrite(str(folder / f"s{sequence}_{index:02d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def int8_setup(tmp_path_factory):
+    """(fp32 model copy, calibration folder, cache folder) with the INT8 model built once."""
+    root = tmp_path_factory.mktemp("int8")
+    model = root / "model" / SHIPPED.name
+    model.parent.mkdir()
+    shutil.copyfile(SHIPPED, model)
+    shutil.copyfile(SHIPPED.with_name(SHIPPED.name + ".json"), model.with_name(model.name + ".json"))
+    calibration = root / "calibration"
+    _write_frames(calibration, "train", 4, 2)
+    cache = root / "cache"
+    create_backend(
+        "onnxruntime", model, device="cpu", precision="int8", calibration_images=calibration, cache_dir=cache
+    )
+    return model, calibration, cache
+
+
+def test_int8_keeps_the_shipped_models_labels_and_miou_on_synthetic_val(int8_setup):
+    model, _, cache = int8_setup
+    backends = {
+        "fp32": create_backend("onnxruntime", model, device="cpu"),
+        "int8": create_backend("onnxruntime", model, device="cpu", precision="int8", cache_dir=cache),
+    }
+    assert backends["int8"].precision == "int8" and backends["int8"].model_path == int8_model_path(model, cache)
+    evaluators = {name: SemanticEvaluator() for name in backends}
+    agree = total = 0
+    for sequence in range(3):
+        scene = SyntheticScene(*SIZE, 2, "val", sequence)
+        for index in (0, 3):
+            frame = scene.render(index)
+            batch = normalize_image(frame.image, SIZE, MEAN, STD)
+            truth = ID_TO_TRAIN_ID[frame.label_ids]
+            labels = {}
+            for name, backend in backends.items():
+                labels[name] = backend.infer({"image": batch})["logits"][0].argmax(0).astype(np.uint8)
+                evaluators[name].process(labels[name], truth)
+            agree += int(np.count_nonzero(labels["fp32"] == labels["int8"]))
+            total += truth.size
+    miou = {name: evaluator.evaluate()["mIoU"] for name, evaluator in evaluators.items()}
+    assert agree / total >= 0.98, agree / total
+    assert miou["fp32"] > 0.6  # the shipped model on synthetic val
+    assert abs(miou["int8"] - miou["fp32"]) <= 0.02, miou  # 8 calibration frames here; the card's 64 give less
+
+
+def test_the_int8_model_is_cached_by_model_and_calibration_set(int8_setup, tmp_path):
+    model, calibration, cache = int8_setup
+    path = int8_model_path(model, cache)
+    key, built = cached_key(path), os.stat(path).st_mtime_ns
+    assert key is not None and key.calibration_images == 8 and key.method == "minmax"
+    again = create_backend(
+        "onnxruntime", model, device="cpu", precision="int8", calibration_images=calibration, cache_dir=cache
+    )
+    assert again.model_path == path and os.stat(path).st_mtime_ns == built  # same key: reused, not rebuilt
+    fewer = tmp_path / "fewer"
+    shutil.copytree(calibration, fewer)
+    sorted(fewer.iterdir())[0].unlink()
+    other_cache = tmp_path / "cache"
+    shutil.copytree(cache, other_cache)
+    create_backend(
+        "onnxruntime", model, device="cpu", precision="int8", calibration_images=fewer, cache_dir=other_cache
+    )
+    rebuilt = cached_key(int8_model_path(model, other_cache))
+    assert rebuilt.calibration_images == 7 and rebuilt.calibration_sha256 != key.calibration_sha256
+    assert rebuilt.model_sha256 == key.model_sha256
+
+
+def test_bad_calibration_folders_are_clear_errors(int8_setup, tmp_path):
+    model = int8_setup[0]
+
+    def build(folder, cache=tmp_path / "cache"):
+        return create_backend(
+            "onnxruntime", model, device="cpu", precision="int8", calibration_images=folder, cache_dir=cache
+        )
+
+    with pytest.raises(FileNotFoundError, match=r"calibration image folder .*nowhere does not exist"):
+        build(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no images"):
+        build(tmp_path / "empty")
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "frame.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ValueError, match=r"frame\.png: not a readable image"):
+        build(tmp_path / "corrupt")
+    with pytest.raises(ValueError, match="needs calibration_images=FOLDER"):
+        build(None, tmp_path / "no_int8_here")  # nor in the model's folder
+    with pytest.raises(ValueError, match="calibration_method must be one of minmax, entropy, percentile"):
+        create_backend("onnxruntime", model, device="cpu", precision="int8", calibration_method="kl")
