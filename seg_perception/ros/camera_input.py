@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
@@ -27,11 +27,13 @@ TRANSPORTS: dict[str, tuple[type, str]] = {"raw": (Image, ""), "compressed": (Co
 @dataclass(frozen=True)
 class CameraFrame:
     """One input frame in the scheduler: ``image`` (H, W, 3) uint8 RGB, None while ``compressed`` (its
-    CompressedImage) waits to be decoded; the input ``header``."""
+    CompressedImage) waits to be decoded; the input ``header``; ``stages``: {stage: ms} of its way through the node
+    so far (receive, convert, queue, ...), filled in as it goes."""
 
     image: np.ndarray | None
     header: Header
     compressed: CompressedImage | None = None
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 def input_topic(transport: str, base_topic: str) -> tuple[type, str]:
@@ -64,6 +66,6 @@ def decode_frames(
             except BadImageError as error:
                 reject(frame, error)
                 continue
-            frame = dataclasses.replace(frame, payload=CameraFrame(image, payload.header))
+            frame = dataclasses.replace(frame, payload=CameraFrame(image, payload.header, stages=payload.stages))
         decoded.append(frame)
     return decoded, (time.perf_counter() - start) * 1e3

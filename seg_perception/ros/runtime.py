@@ -19,6 +19,12 @@ stamp-matched frames, decodes compressed ones and runs pre-processing + the mode
 post-processes and publishes each frame's outputs together, in order. The queue between the two threads is bounded
 (``queue_size``), so latency stays bounded at any input rate. Lazy outputs: every output but semantic/mask is
 computed only while someone subscribes.
+
+Per frame the node times its way through it, into /diagnostics (``<stage>_ms_p50`` / ``_p99`` per window and
+``_total`` since start): ``receive`` (header stamp -> subscription callback: the publisher's serialisation and DDS),
+``convert``, ``queue`` (scheduler wait), ``preprocess``, ``infer``, ``handoff`` (results queue), ``finish``
+(labels at the frame size), ``build_<output>`` and ``publish`` (all outputs' serialisation and sending);
+``latency`` is stamp -> published.
 """
 
 from __future__ import annotations
@@ -177,6 +183,8 @@ class SegmentationRuntime:
         self.stats.count("middleware_lost", info.total_count_change)
 
     def _on_image(self, camera: str, msg, info: dict | None = None) -> None:
+        received_ns = self.node.get_clock().now().nanoseconds
+        start = time.perf_counter()
         self.stats.count("received")
         sequence = info and info.get("publication_sequence_number")
         if sequence:
@@ -189,7 +197,9 @@ class SegmentationRuntime:
         except BadImageError as error:
             self._bad_frame(camera, error)
             return
-        if self.scheduler.put(camera, stamp_ns(msg.header), frame) is not None:
+        stamp = stamp_ns(msg.header)
+        frame.stages.update(receive=(received_ns - stamp) / 1e6, convert=(time.perf_counter() - start) * 1e3)
+        if self.scheduler.put(camera, stamp, frame) is not None:
             self.stats.count("dropped")
 
     def _bad_frame(self, camera: str, error: BadImageError) -> None:
@@ -210,6 +220,9 @@ class SegmentationRuntime:
             )
             if not frames:
                 continue
+            taken = time.monotonic()  # the scheduler's clock
+            for frame in frames:
+                frame.payload.stages["queue"] = (taken - frame.arrival) * 1e3
             try:
                 batch = self.pipeline.infer([frame.payload.image for frame in frames])
                 self.stats.batch(len(frames), decode_ms + batch.preprocess_ms, batch.infer_ms)
@@ -219,9 +232,10 @@ class SegmentationRuntime:
                     f"inference failed: {error!r}", throttle_duration_sec=self.config.log_throttle
                 )
                 continue
+            done = time.perf_counter()
             while not stopping.is_set():
                 try:
-                    self.results.put((frames, batch), timeout=WAIT_S)
+                    self.results.put((frames, batch, done), timeout=WAIT_S)
                     break
                 except queue.Full:
                     continue
@@ -231,9 +245,12 @@ class SegmentationRuntime:
     def _publish_loop(self, stopping: threading.Event) -> None:
         while not stopping.is_set():
             try:
-                frames, batch = self.results.get(timeout=WAIT_S)
+                frames, batch, done = self.results.get(timeout=WAIT_S)
             except queue.Empty:
                 continue
+            handoff_ms = (time.perf_counter() - done) * 1e3
+            for frame in frames:
+                frame.payload.stages["handoff"] = handoff_ms
             for index, frame in enumerate(frames):
                 try:
                     self._publish_frame(frame, batch, index)
@@ -251,6 +268,8 @@ class SegmentationRuntime:
         start = time.perf_counter()
         topics = self.cameras[frame.camera]
         result = self.pipeline.finish(batch, index)
+        stages = frame.payload.stages
+        stages["finish"] = (time.perf_counter() - start) * 1e3
         wanted = [
             name
             for name in topics.publishers
@@ -258,15 +277,19 @@ class SegmentationRuntime:
         ]
         payload = frame.payload
         builders = frame_builders(self.pipeline, result, payload.image, payload.header, wanted, topics.camera_info)
-        messages = self._build_outputs({name: (topics.publishers[name], build) for name, build in builders.items()})
+        messages = self._build_outputs(
+            {name: (topics.publishers[name], build) for name, build in builders.items()}, stages
+        )
         if not messages:
             raise RuntimeError(f"no output of the frame could be built ({', '.join(builders)})")
         postprocess_ms = (time.perf_counter() - start) * 1e3
+        published = time.perf_counter()
         for _, publisher, message in messages:
             publisher.publish(message)
+        stages["publish"] = (time.perf_counter() - published) * 1e3
         latency_ms = (self.node.get_clock().now().nanoseconds - frame.stamp_ns) / 1e6
         sent = [name for name, _, _ in messages]
-        self.stats.published(latency_ms, postprocess_ms, getattr(result, "timings", None), sent)
+        self.stats.published(latency_ms, postprocess_ms, {**getattr(result, "timings", {}), **stages}, sent)
 
     def _enabled(self, output: str, topics: CameraTopics) -> bool:
         """Whether ``output`` can go out: publish_overlay for the overlay, a received camera_info for camera_info."""
@@ -275,14 +298,17 @@ class SegmentationRuntime:
         return output != CAMERA_INFO or topics.camera_info is not None
 
     def _build_outputs(
-        self, builders: dict[str, tuple[object, Callable[[], object]]]
+        self, builders: dict[str, tuple[object, Callable[[], object]]], stages: dict[str, float]
     ) -> list[tuple[str, object, object]]:
         """{output name: (publisher, message builder)} -> [(name, publisher, message)] of the outputs that could be
-        built; each failure is counted per output and logged (rate-limited)."""
+        built, each build's ms in ``stages`` as ``build_<name>``; each failure is counted per output and logged
+        (rate-limited)."""
         messages = []
         for name, (publisher, build) in builders.items():
             try:
+                start = time.perf_counter()
                 messages.append((name, publisher, build()))
+                stages[f"build_{name.replace('/', '_')}"] = (time.perf_counter() - start) * 1e3
             except Exception as error:  # one output's failure must not cost the frame its other outputs
                 self.stats.output_failed(name)
                 self.node.get_logger().error(
