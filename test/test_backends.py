@@ -387,7 +387,7 @@ def test_calibration_batches_follow_the_cpu_pipeline(tmp_path):
         CalibrationBatches(tmp_path / "nowhere", (1, 3, 64, 128), IMAGENET_MEAN, IMAGENET_STD)
 
 
-@pytest.mark.parametrize("source", [(64, 128), (100, 180), (48, 96), (37, 53)])
+@pytest.mark.parametrize("source", [(64, 128), (100, 180), (48, 96), (37, 53), (256, 512)])
 def test_gpu_preprocessing_code_matches_the_cpu_pipeline_on_the_cpu(source):
     """``preprocess_image`` is device-agnostic torch: checked here on the CPU (and on CUDA by a GPU test)."""
     image = np.random.default_rng(1).integers(0, 256, (*source, 3), dtype=np.uint8)

@@ -209,6 +209,19 @@ def test_fit_image_resize_is_a_plain_bilinear_resize_over_the_full_input():
     assert mapping == InputMapping(input_size=(37, 53), model_size=(64, 96), region=(0, 0, 64, 96))
 
 
+@pytest.mark.parametrize(
+    ("source", "interpolation"),
+    [((256, 512), cv2.INTER_AREA), ((128, 256), cv2.INTER_AREA), ((127, 300), cv2.INTER_LINEAR)],
+)
+def test_fit_image_averages_pixel_areas_for_downscales_of_two_and_more(source, interpolation):
+    image = _random_image(*source, seed=3)
+    fitted, _ = fit_image(image, (64, 128), "resize", PAD)
+    np.testing.assert_array_equal(fitted, cv2.resize(image, (128, 64), interpolation=interpolation))
+    if interpolation == cv2.INTER_AREA and source == (256, 512):  # 4 x 4 pixel blocks, averaged and rounded
+        blocks = image.reshape(64, 4, 128, 4, 3).mean(axis=(1, 3))
+        assert np.abs(fitted.astype(float) - blocks).max() <= 0.5 + 1e-9
+
+
 def test_fit_image_letterbox_of_a_wide_frame_pads_top_and_bottom():
     image = _random_image(100, 400, seed=1)
     fitted, mapping = fit_image(image, (256, 512), "letterbox", PAD)

@@ -45,6 +45,7 @@ from seg_perception.backends.base import (
 )
 from seg_perception.backends.calibration import DEFAULT_CALIBRATION_IMAGES, CalibrationBatches
 from seg_perception.model_info import read_model_info, sidecar_path
+from seg_perception.pipeline.preprocess import AREA_BELOW_SCALE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -188,13 +189,18 @@ def preprocess_image(
     """(H, W, 3) uint8 RGB tensor -> (1, 3, h, w) float32 ``(x / 255 - mean) / std`` at ``size`` = (h, w), on the
     tensor's device.
 
-    The torch twin of ``pipeline.preprocess.normalize_image``: same formula (identical at the input size) and a
-    bilinear half-pixel resize rounded to 0..255 like OpenCV's uint8 ``INTER_LINEAR`` (within one grey level).
+    The torch twin of ``pipeline.preprocess.normalize_image``: same formula (identical at the input size) and the
+    same resize rounded to 0..255: bilinear half-pixel like OpenCV's uint8 ``INTER_LINEAR`` (within one grey
+    level), area averaging for large downscales like ``INTER_AREA`` (the same for integer factors).
     """
     height, width = size
     pixels = image.permute(2, 0, 1).unsqueeze(0).float()
-    if tuple(image.shape[:2]) != (height, width):
-        pixels = F.interpolate(pixels, size=(height, width), mode="bilinear", align_corners=False)
+    in_h, in_w = image.shape[:2]
+    if (in_h, in_w) != (height, width):
+        if height <= AREA_BELOW_SCALE * in_h and width <= AREA_BELOW_SCALE * in_w:
+            pixels = F.interpolate(pixels, size=(height, width), mode="area")
+        else:
+            pixels = F.interpolate(pixels, size=(height, width), mode="bilinear", align_corners=False)
         pixels = pixels.round_().clamp_(0, 255)
     std32 = np.asarray(std, np.float32)
     scale = torch.from_numpy(np.float32(1.0 / 255.0) / std32).to(image.device).view(1, 3, 1, 1)
