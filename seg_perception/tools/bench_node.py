@@ -18,6 +18,13 @@ loopback and collects the masks (the run machinery is ``seg_perception.ros.harne
 * ``--flood`` also: p50/p99 vs backend ms + 2 frame periods, and the node's RSS sampled every second (first, max,
   last, growth = mean of the last 10 % of samples - mean of the first 10 %; ``--duration 600`` for a long run).
 
+``--compare-plain``: per size, ours and a plain single-callback node (``seg_perception.tools.plain_node``: the way a
+ROS tutorial writes one; same model file, or ``--plain-model``) alive at once, fed the same frames interleaved: warm-up,
+``--frames`` sequential rounds (one frame to ours, then to plain, each waiting for its mask), alternating flood
+blocks at 2 x each node's capacity; one table per size (rows: capacity, e2e p50/p99 sequential and flood, flood
+drop rate, node CPU ms per frame, RSS; columns ours, plain, ours/plain) and ours' backend ms, stages and overhead
+(``seg_perception.tools.bench_compare``).
+
 ``--json`` prints one JSON object (only JSON on stdout; progress goes to stderr).
 """
 
@@ -47,6 +54,7 @@ from seg_perception.ros.harness import (
     summarize,
     warm_up,
 )
+from seg_perception.tools.bench_compare import PlainSettings, compare_size, format_comparison, plain_settings
 from seg_perception.tools.cli import parse_size, positive_int
 
 DEFAULT_SIZES = "512x1024,1024x2048"
@@ -104,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", help="node parameter override: fp32 | fp16 | int8")
     parser.add_argument("--model", help="node parameter override: model_path")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="other overrides")
+    parser.add_argument(
+        "--compare-plain", action="store_true", help="ours vs a plain single-callback node, interleaved, with ratios"
+    )
+    parser.add_argument(
+        "--plain-model", type=Path, help="--compare-plain: the plain node's ONNX model (default: ours')"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     return parser
 
@@ -229,6 +243,30 @@ def bench_size(node: NodeRun, size: tuple[int, int], args: argparse.Namespace, p
     return entry
 
 
+def compare_plain(
+    sizes: list[tuple[int, int]],
+    params_file: Path,
+    params: dict[str, str],
+    plain: PlainSettings,
+    args: argparse.Namespace,
+    progress: Callable[[str], None],
+) -> int:
+    """``--compare-plain``: both nodes per size, one table per size (or JSON); 1 when a node failed."""
+    result = {"compare_plain": True, "params_file": str(params_file), "params": params, "sizes": []}
+    for height, width in sizes:
+        progress(f"{height}x{width}: starting segmentation_node with {params_file} {params or ''}")
+        try:
+            images = synthetic_frames(height, width, args.distinct)
+            entry = compare_size((height, width), images, params_file, params, plain, args, progress)
+        except RuntimeError as error:
+            print(f"seg-bench-node: error: {error}", file=sys.stderr)
+            return 1
+        result["sizes"].append(entry)
+    print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+    codes = [code for entry in result["sizes"] for code in (entry["ours_exit_code"], entry["plain_exit_code"])]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -238,6 +276,14 @@ def main(argv: list[str] | None = None) -> int:
         if any(value is not None and value <= 0 for value in (args.rate, args.duration)):
             raise ValueError("--rate and --duration must be positive")
         params_file = args.params_file or default_params_file(args.task)
+        if args.plain_model and not args.compare_plain:
+            raise ValueError("--plain-model needs --compare-plain")
+        if args.compare_plain and (args.rate or args.flood or args.duration or args.task != "semantic"):
+            raise ValueError(
+                "--compare-plain has its own sequential and flood phases of a semantic node: no --rate, "
+                "--flood, --duration or --task panoptic"
+            )
+        plain = plain_settings(params_file, params, args.plain_model) if args.compare_plain else None
     except (argparse.ArgumentTypeError, ValueError, FileNotFoundError) as error:
         parser.exit(2, f"seg-bench-node: error: {error}\n")
     if not sizes:
@@ -246,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     def progress(text: str) -> None:
         print(f"seg-bench-node: {text}", file=sys.stderr, flush=True)
 
+    if plain is not None:
+        return compare_plain(sizes, params_file, params, plain, args, progress)
     result = {
         "params_file": str(params_file),
         "params": params,

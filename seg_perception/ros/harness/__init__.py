@@ -4,10 +4,11 @@
 stops it with SIGINT; ``NodeClient`` is an rclpy node that publishes camera frames and collects the node's
 outputs by stamp, spinning on the caller's thread with deadlines (never fixed sleeps).
 
-Runs (single camera ''): ``running_node`` starts both and waits until they are connected; ``warm_up`` and
-``capacity_hz`` measure what the node sustains; ``stream`` publishes frames on a real-time schedule and records
-when each mask came back; ``summarize`` turns a ``Run`` into frame counts, end-to-end latency measured here and
-the node's own since-start /diagnostics percentiles.
+Runs (single camera ''): ``running_node`` starts both and waits until they are connected (``process_run``: the same
+for any node process); ``warm_up`` and ``capacity_hz`` measure what the node sustains; ``stream`` publishes frames
+on a real-time schedule and records when each mask came back (``publish_on_schedule``: without /diagnostics);
+``summarize`` turns a ``Run`` into frame counts, end-to-end latency measured here and the node's own since-start
+/diagnostics percentiles.
 """
 
 from seg_perception.ros.harness.client import MASK, NodeClient, image_msg
@@ -17,13 +18,16 @@ from seg_perception.ros.harness.runs import (
     NodeRun,
     Run,
     capacity_hz,
+    covering_diagnostics,
     default_params_file,
     frame_messages,
     model_task_of,
     next_diagnostics,
     node_description,
     panoptic_scores,
+    process_run,
     publish_now,
+    publish_on_schedule,
     running_node,
     settled,
     spin_until_time,
@@ -42,6 +46,7 @@ __all__ = [
     "NodeRun",
     "Run",
     "capacity_hz",
+    "covering_diagnostics",
     "default_params_file",
     "frame_messages",
     "image_msg",
@@ -50,7 +55,9 @@ __all__ = [
     "node_description",
     "node_executable",
     "panoptic_scores",
+    "process_run",
     "publish_now",
+    "publish_on_schedule",
     "running_node",
     "settled",
     "spin_until_time",

@@ -39,8 +39,9 @@ class NodeClient:
 
     ``namespace``: the segmentation node's namespace; ``cameras``: its camera namespaces; ``outputs``: which
     per-camera topics to subscribe (semantic/mask, drivable_area, overlay, instances, panoptic); the latched label
-    table of each camera is kept in ``label_info`` (seg_perception_msgs/LabelInfo); ``inputs``: which of the node's
-    input topics (``INPUT_TYPES``) to publish on per camera. Received messages are kept in
+    table of each camera is kept in ``label_info`` (seg_perception_msgs/LabelInfo; ``label_info=False``: not
+    subscribed, for a node that publishes none); ``inputs``: which of the node's input topics (``INPUT_TYPES``) to
+    publish on per camera. Received messages are kept in
     ``received[(camera, topic)][stamp_ns]``, their arrival times (node clock, ns) in ``arrival`` and their stamps
     in arrival order in ``order``; ``keep``: only the newest ``keep`` of each per (camera, topic) in all three
     (None: all), so long runs keep this process's memory flat. ``listeners``: called as
@@ -57,6 +58,7 @@ class NodeClient:
         reliable_input: bool = True,
         keep: int | None = None,
         inputs: Sequence[str] = ("image",),
+        label_info: bool = True,
     ) -> None:
         if keep is not None and keep < 1:
             raise ValueError(f"keep must be None or >= 1, got {keep}")
@@ -88,6 +90,8 @@ class NodeClient:
         for camera in cameras:
             for output in outputs:
                 self.subscribe(camera, output)
+            if not label_info:
+                continue
             latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.subscriptions.append(
                 self.node.create_subscription(

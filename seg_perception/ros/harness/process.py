@@ -33,8 +33,8 @@ class NodeProcess:
     (values written in ROS YAML syntax); ``name``: the node name (``-r __node:=``), ``namespace`` its namespace
     (``-r __ns:=``, absolute, e.g. "/test_a": keeps its topics apart from other nodes'). ``command``: what to run in
     place of the console script (e.g. ``[python, "-c", code]`` for a fault-injection test); the ROS arguments are
-    appended to it. Output lines (stdout and stderr) are kept in ``lines``; ``wait_ready`` waits for the node's
-    "ready:" log line.
+    appended to it; ``label`` names the process in errors. Output lines (stdout and stderr) are kept in ``lines``;
+    ``wait_ready`` waits for the node's "ready:" log line.
     """
 
     def __init__(
@@ -46,6 +46,7 @@ class NodeProcess:
         command: Sequence[str] | None = None,
     ):
         files = [params_file] if isinstance(params_file, (str, Path)) else list(params_file)
+        self.label = " ".join(command) if command else EXECUTABLE
         command = [*(command or node_executable()), "--ros-args"]
         for file in files:
             command += ["--params-file", str(file)]
@@ -83,9 +84,9 @@ class NodeProcess:
                 return
             if self.process.poll() is not None:
                 self._reader.join(timeout=5)
-                raise RuntimeError(f"{EXECUTABLE} exited with {self.process.returncode}:\n{self.output}")
+                raise RuntimeError(f"{self.label} exited with {self.process.returncode}:\n{self.output}")
             time.sleep(0.05)
-        raise RuntimeError(f"{EXECUTABLE} not ready after {timeout} s:\n{self.output}")
+        raise RuntimeError(f"{self.label} not ready after {timeout} s:\n{self.output}")
 
     def wait_exit(self, timeout: float = 60.0) -> int:
         """Wait for the process to end on its own; returns its exit code."""

@@ -50,25 +50,19 @@ class NodeRun:
 
 
 @contextmanager
-def running_node(
-    params_file: Path | str,
-    params: dict[str, str] | None,
-    outputs: Sequence[str],
-    keep: int | None = None,
-    ready_timeout: float = 600.0,
-) -> Iterator[NodeRun]:
-    """Start ``segmentation_node`` with ``params_file`` (+ ``params``), wait until it is ready and connected to a
-    NodeClient (best-effort input, ``keep`` as there) collecting ``outputs``; on exit close the client and stop
-    the node with SIGINT (``exit_code``). RuntimeError (with the node's output) when it fails to start or connect."""
+def process_run(process: NodeProcess, ready_timeout: float = 600.0, **client_options) -> Iterator[NodeRun]:
+    """Wait until the started ``process`` is ready and connected to a ``NodeClient(**client_options)``; on exit
+    close the client and stop the process with SIGINT (``exit_code``). RuntimeError (with the process's output)
+    when it fails to start or connect."""
     start = time.monotonic()
-    process = NodeProcess(params_file, params)
+    client_options.setdefault("name", f"seg_run_client_{os.getpid()}")
     client = None
     run = None
     try:
         process.wait_ready(ready_timeout)
-        client = NodeClient(name=f"seg_run_client_{os.getpid()}", outputs=outputs, reliable_input=False, keep=keep)
+        client = NodeClient(**client_options)
         if not client.wait_connected(30.0):
-            raise RuntimeError(f"client did not connect to segmentation_node within 30 s:\n{process.output[-3000:]}")
+            raise RuntimeError(f"client did not connect to {process.label} within 30 s:\n{process.output[-3000:]}")
         run = NodeRun(process, client, time.monotonic() - start)
         yield run
     finally:
@@ -77,6 +71,21 @@ def running_node(
         code = process.stop()
         if run is not None:
             run.exit_code = code
+
+
+@contextmanager
+def running_node(
+    params_file: Path | str,
+    params: dict[str, str] | None,
+    outputs: Sequence[str],
+    keep: int | None = None,
+    ready_timeout: float = 600.0,
+) -> Iterator[NodeRun]:
+    """Start ``segmentation_node`` with ``params_file`` (+ ``params``) as a ``process_run`` whose client has
+    best-effort input, collects ``outputs`` and keeps ``keep`` messages per topic."""
+    process = NodeProcess(params_file, params)
+    with process_run(process, ready_timeout, outputs=outputs, reliable_input=False, keep=keep) as run:
+        yield run
 
 
 def model_task_of(params_file: Path | str, params: dict[str, str] | None = None) -> str:
@@ -160,15 +169,20 @@ def next_diagnostics(client: NodeClient, timeout: float = DIAG_TIMEOUT_S) -> int
 
 
 def warm_up(
-    client: NodeClient, messages: Sequence[Image], frames: int = WARMUP_FRAMES, timeout: float = 60.0
+    client: NodeClient,
+    messages: Sequence[Image],
+    frames: int = WARMUP_FRAMES,
+    timeout: float = 60.0,
+    retry: float = 1.0,
 ) -> list[float]:
     """Publish ``frames`` frames one at a time, each after the previous one's mask arrived; returns their
-    stamp -> mask ms (the first includes cold-start costs). RuntimeError when a mask does not come."""
+    stamp -> mask ms (the first includes cold-start costs). The first frame is re-sent every ``retry`` s until
+    one gets its mask (``NodeClient.prime``). RuntimeError when a mask does not come."""
     latencies = []
     arrival = client.arrival[("", MASK)]
     for index in range(frames):
         if index == 0:
-            stamp = client.prime({"": messages[0]}, timeout)
+            stamp = client.prime({"": messages[0]}, timeout, retry)
         else:
             stamp = publish_now(client, messages[index % len(messages)])
             if not client.spin_until(lambda s=stamp: s in arrival, timeout):
@@ -204,10 +218,35 @@ def stream(
     rss: Callable[[], float] | None = None,
     quiet_s: float = 2.0,
 ) -> Run:
+    """``publish_on_schedule`` between two /diagnostics statuses of the node: the last one before it and one that
+    counts every mask received (so its since-start numbers cover the whole run)."""
+    start_index = next_diagnostics(client)
+    diag_start = client.diagnostics[start_index]
+    end_index = start_index
+
+    def settle(run: Run) -> None:
+        nonlocal end_index
+        end_index = covering_diagnostics(client, diag_start, len(run.arrival))
+
+    run = publish_on_schedule(client, messages, rate_hz, count, rss, quiet_s, settle)
+    run.diag_start = diag_start
+    run.windows = client.diagnostics[start_index + 1 : end_index + 1]
+    return run
+
+
+def publish_on_schedule(
+    client: NodeClient,
+    messages: Sequence[Image],
+    rate_hz: float,
+    count: int,
+    rss: Callable[[], float] | None = None,
+    quiet_s: float = 2.0,
+    settle: Callable[[Run], None] | None = None,
+) -> Run:
     """Publish ``count`` frames (``messages`` cycled) at ``rate_hz`` on absolute deadlines, each stamped now; then
-    wait until every mask arrived or none came for ``quiet_s``, and for a /diagnostics status that counts every
-    mask received (so its since-start numbers cover the whole run). Mask arrival times are recorded as they come,
-    whatever the client's ``keep``. ``rss``: sampled every second while publishing."""
+    wait until every mask arrived or none came for ``quiet_s``, and call ``settle(run)`` (late masks are still
+    recorded while it spins). Mask arrival times are recorded as they come, whatever the client's ``keep``.
+    ``rss``: sampled every second while publishing. Needs no /diagnostics."""
     run = Run(rate_hz)
     published: set[int] = set()
 
@@ -215,8 +254,6 @@ def stream(
         if camera == "" and output == MASK and stamp in published:
             run.arrival[stamp] = arrival_ns
 
-    start_index = next_diagnostics(client)
-    run.diag_start = client.diagnostics[start_index]
     period = 1.0 / rate_hz
     start = time.monotonic()
     next_sample = start
@@ -224,7 +261,7 @@ def stream(
     def sample(seconds: float) -> None:
         try:
             run.rss.append((seconds, rss()))
-        except (OSError, RuntimeError):  # the node process is gone: the run will fail on its diagnostics
+        except (OSError, RuntimeError):  # the node process is gone: its masks stop coming
             pass
 
     def idle() -> None:
@@ -248,17 +285,23 @@ def stream(
             idle()
             if len(run.arrival) != last_count:
                 last_change, last_count = time.monotonic(), len(run.arrival)
-        # the node counts a frame just after publishing its outputs: wait for a status that has every mask seen here
-        counted = (_number(run.diag_start.get("frames_out")) or 0) + len(run.arrival)
-        end_index = next_diagnostics(client)
-        for _ in range(3):
-            if (_number(client.diagnostics[end_index].get("frames_out")) or 0) >= counted:
-                break
-            end_index = next_diagnostics(client)
+        if settle is not None:
+            settle(run)
     finally:
         client.listeners.remove(on_arrival)
-    run.windows = client.diagnostics[start_index + 1 : end_index + 1]
     return run
+
+
+def covering_diagnostics(client: NodeClient, diag_start: dict, masks: int) -> int:
+    """Index in ``client.diagnostics`` of the node's first status after ``diag_start`` whose ``frames_out`` counts
+    ``masks`` more frames (the node counts a frame just after publishing its outputs; at most 4 statuses waited)."""
+    counted = (_number(diag_start.get("frames_out")) or 0) + masks
+    end_index = next_diagnostics(client)
+    for _ in range(3):
+        if (_number(client.diagnostics[end_index].get("frames_out")) or 0) >= counted:
+            break
+        end_index = next_diagnostics(client)
+    return end_index
 
 
 def _number(value: object) -> float | None:
