@@ -2,6 +2,11 @@
 rgb8) and compressed ones (``input_transport: compressed``), which are decoded on the inference thread, off the
 executor, by ``decode_frames``.
 
+The image subscriptions are raw (rclpy hands over the serialized CDR bytes) and ``deserialize_input`` reads them with
+rosbags' CDR deserializer, whose uint8 arrays are zero-copy views of those bytes: at 1024x2048 rgb8 that takes
+~0.5 ms where rclpy's own conversion into a Python message (a copy of the 6 MB data) takes ~3.5 ms (measured here).
+The result has the fields of sensor_msgs/Image (CompressedImage), ``data`` a numpy uint8 array.
+
 Transports as image_transport names them: ``raw`` subscribes sensor_msgs/Image on the (remappable) base topic
 ``<camera>/image``, ``compressed`` sensor_msgs/CompressedImage on ``<resolved base topic>/compressed``.
 """
@@ -12,8 +17,11 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from struct import error as struct_error
 
 import numpy as np
+from rosbags.serde import SerdeError
+from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -22,6 +30,17 @@ from seg_perception.ros.conversions import BadImageError, check_compressed, comp
 
 TRANSPORTS: dict[str, tuple[type, str]] = {"raw": (Image, ""), "compressed": (CompressedImage, "/compressed")}
 """input_transport -> (message type, suffix of the resolved base image topic)."""
+_TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)  # Image, CompressedImage, Header: the same in every ROS 2 distro
+_TYPE_NAMES = {Image: "sensor_msgs/msg/Image", CompressedImage: "sensor_msgs/msg/CompressedImage"}
+
+
+def deserialize_input(raw: bytes, kind: type):
+    """Serialized ``kind`` (Image or CompressedImage) -> a message with its fields, ``data`` a zero-copy uint8 view.
+    BadImageError "corrupt" when the bytes are not such a message."""
+    try:
+        return _TYPESTORE.deserialize_cdr(raw, _TYPE_NAMES[kind])
+    except (SerdeError, ValueError, IndexError, struct_error) as error:
+        raise BadImageError("corrupt", f"not a serialized {_TYPE_NAMES[kind]} ({len(raw)} bytes): {error}") from None
 
 
 @dataclass(frozen=True)
@@ -42,10 +61,10 @@ def input_topic(transport: str, base_topic: str) -> tuple[type, str]:
     return kind, base_topic + suffix
 
 
-def camera_frame(msg: Image | CompressedImage, max_pixels: int) -> CameraFrame:
-    """An Image -> its converted frame; a CompressedImage -> a frame decoded later (only its format and data length
-    checked here). Raises BadImageError (see ``image_to_rgb``, ``check_compressed``)."""
-    if isinstance(msg, CompressedImage):
+def camera_frame(msg, kind: type, max_pixels: int) -> CameraFrame:
+    """An Image (``kind``) -> its converted frame; a CompressedImage -> a frame decoded later (only its format and
+    data length checked here). Raises BadImageError (see ``image_to_rgb``, ``check_compressed``)."""
+    if kind is CompressedImage:
         check_compressed(msg)
         return CameraFrame(None, msg.header, msg)
     return CameraFrame(image_to_rgb(msg, max_pixels), msg.header)

@@ -59,7 +59,9 @@ class CameraTopics:
         input_qos = qos(config.input_reliability, config.input_depth)
         kind, _ = TRANSPORTS[config.input_transport]
         self.subscriptions = [
-            node.create_subscription(kind, self.image_topic, on_image, input_qos, event_callbacks=event_callbacks),
+            node.create_subscription(  # raw: ``on_image`` gets the serialized bytes (see camera_input)
+                kind, self.image_topic, on_image, input_qos, event_callbacks=event_callbacks, raw=True
+            ),
             node.create_subscription(
                 CameraInfo, camera_topic(self.name, "camera_info"), self._on_camera_info, input_qos
             ),

@@ -41,7 +41,7 @@ from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
 from seg_perception.pipeline.loading import create_pipeline, open_backend, resolve_model_path, share_dirs
 from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
-from seg_perception.ros.camera_input import camera_frame, decode_frames
+from seg_perception.ros.camera_input import TRANSPORTS, camera_frame, decode_frames, deserialize_input
 from seg_perception.ros.camera_topics import MESSAGE_INFO_CALLBACKS, CameraTopics, camera_topics
 from seg_perception.ros.conversions import BadImageError, stamp_ns
 from seg_perception.ros.diagnostics import node_status
@@ -92,6 +92,7 @@ class SegmentationRuntime:
 
     def _empty_queues(self) -> None:
         self.scheduler = FrameScheduler(self.config.cameras, self.config.sync_slop, self.config.sync_timeout)
+        self.input_type = TRANSPORTS[self.config.input_transport][0]
         self.results: queue.Queue[tuple[list[PendingFrame], object]] = queue.Queue(self.config.queue_size)
 
     def describe(self) -> str:
@@ -182,7 +183,7 @@ class SegmentationRuntime:
         """The middleware reports samples lost on an image subscription (incomplete or recycled large samples)."""
         self.stats.count("middleware_lost", info.total_count_change)
 
-    def _on_image(self, camera: str, msg, info: dict | None = None) -> None:
+    def _on_image(self, camera: str, raw: bytes, info: dict | None = None) -> None:
         received_ns = self.node.get_clock().now().nanoseconds
         start = time.perf_counter()
         self.stats.count("received")
@@ -193,7 +194,8 @@ class SegmentationRuntime:
             if skipped:
                 self.stats.count("input_skipped", skipped)
         try:
-            frame = camera_frame(msg, self.config.max_image_pixels)
+            msg = deserialize_input(raw, self.input_type)
+            frame = camera_frame(msg, self.input_type, self.config.max_image_pixels)
         except BadImageError as error:
             self._bad_frame(camera, error)
             return
