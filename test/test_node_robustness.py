@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image
@@ -50,6 +51,21 @@ def _with_config(params: dict[str, str]):
 
 
 TWELVE_CLASSES = {"num_classes": 12, "class_names": [f"class_{i}" for i in range(12)]}
+
+
+def _int8_params(tmp: Path, folder: Path) -> dict[str, str]:
+    """INT8 on the CPU calibrated on ``folder``, cached in ``tmp`` (the shipped INT8 model is not used)."""
+    return {"device": "cpu", "precision": "int8", "calibration_images": str(folder), "engine_cache_dir": str(tmp)}
+
+
+def _corrupt_frames(tmp: Path) -> Path:
+    folder = tmp / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.zeros((64, 128, 3), np.uint8))
+    (folder / "broken.png").write_bytes(np.random.default_rng(0).bytes(2048))  # no image codec recognises it
+    return folder
+
+
 STARTUP_FAULTS = {
     # name: (tmp_path -> (params files, -p overrides), expected message)
     "yaml_syntax": (
@@ -98,6 +114,15 @@ STARTUP_FAULTS = {
     "bad_choice": (_with_config({"resize_mode": "squash"}), "resize_mode: must be one of resize, letterbox"),
     "integer_for_a_double": (_with_config({"sync_slop": "0"}), "sync_slop"),
     "bad_camera_name": (_with_config({"cameras": "['cam-1']"}), "cameras: ['cam-1'] are not relative ROS namespaces"),
+    "missing_calibration_folder": (
+        lambda tmp: ([CONFIG], _int8_params(tmp, tmp / "no_frames")),
+        "no_frames does not exist",
+    ),
+    "corrupt_calibration_folder": (
+        lambda tmp: ([CONFIG], _int8_params(tmp, _corrupt_frames(tmp))),
+        "broken.png: not a readable image",
+    ),
+    "bad_calibration_method": (_with_config({"calibration_method": "kl"}), "calibration_method: must be one of"),
 }
 
 

@@ -48,7 +48,8 @@ def calibration_digest(files: Sequence[Path]) -> str:
 class CalibrationBatches:
     """The images of ``folder`` (see ``calibration_files``) as (N, 3, H, W) float32 batches of ``shape``,
     normalised with ``mean`` / ``std``. A last partial batch is dropped. ValueError / FileNotFoundError when there
-    is not one full batch of images; ValueError naming the file for an unreadable image (while iterating)."""
+    is not one full batch of images; ValueError naming the file for an unreadable image (every image is decoded
+    once here, so a bad one stops calibration before any work)."""
 
     def __init__(
         self,
@@ -67,6 +68,8 @@ class CalibrationBatches:
                 f"calibration folder {folder} has {len(self.files)} image(s) ({', '.join(IMAGE_SUFFIXES)}), "
                 f"at least {self.shape[0]} needed (one batch)"
             )
+        for path in self.files:
+            read_image(path)
         self._mean, self._std = tuple(mean), tuple(std)
 
     def __len__(self) -> int:
