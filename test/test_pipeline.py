@@ -211,15 +211,21 @@ def test_fit_image_resize_is_a_plain_bilinear_resize_over_the_full_input():
 
 @pytest.mark.parametrize(
     ("source", "interpolation"),
-    [((256, 512), cv2.INTER_AREA), ((128, 256), cv2.INTER_AREA), ((127, 300), cv2.INTER_LINEAR)],
+    [((128, 256), cv2.INTER_AREA), ((131, 301), cv2.INTER_AREA), ((127, 200), cv2.INTER_LINEAR)],
 )
 def test_fit_image_averages_pixel_areas_for_downscales_of_two_and_more(source, interpolation):
     image = _random_image(*source, seed=3)
     fitted, _ = fit_image(image, (64, 128), "resize", PAD)
     np.testing.assert_array_equal(fitted, cv2.resize(image, (128, 64), interpolation=interpolation))
-    if interpolation == cv2.INTER_AREA and source == (256, 512):  # 4 x 4 pixel blocks, averaged and rounded
-        blocks = image.reshape(64, 4, 128, 4, 3).mean(axis=(1, 3))
-        assert np.abs(fitted.astype(float) - blocks).max() <= 0.5 + 1e-9
+
+
+def test_fit_image_halves_large_even_frames_first_within_one_grey_level_of_block_averages():
+    image = _random_image(256, 512, seed=4)
+    fitted, _ = fit_image(image, (64, 128), "resize", PAD)
+    blocks = image.reshape(64, 4, 128, 4, 3).mean(axis=(1, 3))  # the exact 4 x 4 pixel averages
+    assert np.abs(fitted.astype(float) - blocks).max() <= 1.0
+    half = cv2.resize(image, (256, 128), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(fitted, cv2.resize(half, (128, 64), interpolation=cv2.INTER_AREA))
 
 
 def test_fit_image_letterbox_of_a_wide_frame_pads_top_and_bottom():

@@ -45,7 +45,7 @@ from seg_perception.backends.base import (
 )
 from seg_perception.backends.calibration import DEFAULT_CALIBRATION_IMAGES, CalibrationBatches
 from seg_perception.model_info import read_model_info, sidecar_path
-from seg_perception.pipeline.preprocess import AREA_BELOW_SCALE
+from seg_perception.pipeline.preprocess import resize_plan
 
 LOGGER = logging.getLogger(__name__)
 
@@ -190,18 +190,18 @@ def preprocess_image(
     tensor's device.
 
     The torch twin of ``pipeline.preprocess.normalize_image``: same formula (identical at the input size) and the
-    same resize rounded to 0..255: bilinear half-pixel like OpenCV's uint8 ``INTER_LINEAR`` (within one grey
-    level), area averaging for large downscales like ``INTER_AREA`` (the same for integer factors).
+    same resize (``pipeline.preprocess.resize_plan``) rounded to 0..255 like OpenCV's uint8 resizes: 2x2 halvings,
+    area averaging, bilinear half-pixel (within one grey level).
     """
     height, width = size
     pixels = image.permute(2, 0, 1).unsqueeze(0).float()
-    in_h, in_w = image.shape[:2]
-    if (in_h, in_w) != (height, width):
-        if height <= AREA_BELOW_SCALE * in_h and width <= AREA_BELOW_SCALE * in_w:
-            pixels = F.interpolate(pixels, size=(height, width), mode="area")
-        else:
-            pixels = F.interpolate(pixels, size=(height, width), mode="bilinear", align_corners=False)
-        pixels = pixels.round_().clamp_(0, 255)
+    halvings, final = resize_plan(tuple(image.shape[:2]), (height, width))
+    for _ in range(halvings):  # rounded half up per step, as OpenCV's uint8 halvings: (a + b + c + d + 2) >> 2
+        pixels = F.avg_pool2d(pixels, 2).add_(0.5).floor_()
+    if final is not None:
+        mode = {"area": "area", "linear": "bilinear"}[final]
+        corners = {"align_corners": False} if mode == "bilinear" else {}
+        pixels = F.interpolate(pixels, size=(height, width), mode=mode, **corners).round_().clamp_(0, 255)
     std32 = np.asarray(std, np.float32)
     scale = torch.from_numpy(np.float32(1.0 / 255.0) / std32).to(image.device).view(1, 3, 1, 1)
     offset = torch.from_numpy(np.asarray(mean, np.float32) / std32).to(image.device).view(1, 3, 1, 1)

@@ -43,13 +43,34 @@ sampling bilinearly: like training's antialiased resize, without aliasing; measu
 1024x2048 frame into a 256x512 model, for +0.7 ms."""
 
 
+def resize_plan(source: tuple[int, int], size: tuple[int, int]) -> tuple[int, str | None]:
+    """How ``resize_image`` takes a (H, W) frame to ``size`` (h, w): (exact halvings first, then "area", "linear"
+    or None for none). An even-sized frame at least twice the target is halved (2x2 averages: OpenCV's fast path,
+    0.25 ms for 1024x2048 RGB where one 4x INTER_AREA step takes 1.5 ms); what is left is area-averaged for a large
+    downscale (``AREA_BELOW_SCALE``), else bilinear."""
+    (in_h, in_w), halvings = source, 0
+    while in_h % 2 == 0 == in_w % 2 and _large_downscale((in_h, in_w), (2 * size[0], 2 * size[1])):
+        in_h, in_w, halvings = in_h // 2, in_w // 2, halvings + 1
+    if (in_h, in_w) == tuple(size):
+        return halvings, None
+    return halvings, "area" if _large_downscale((in_h, in_w), size) else "linear"
+
+
+def _large_downscale(source: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Whether ``source`` (H, W) -> ``size`` (h, w) shrinks to ``AREA_BELOW_SCALE`` or less in both directions."""
+    return size[0] <= AREA_BELOW_SCALE * source[0] and size[1] <= AREA_BELOW_SCALE * source[1]
+
+
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, C) uint8 -> (h, w, C) at ``size`` = (h, w): area-averaged for large downscales (``AREA_BELOW_SCALE``),
-    bilinear otherwise."""
-    height, width = size
-    in_h, in_w = image.shape[:2]
-    large_downscale = height <= AREA_BELOW_SCALE * in_h and width <= AREA_BELOW_SCALE * in_w
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if large_downscale else cv2.INTER_LINEAR)
+    """(H, W, C) uint8 -> (h, w, C) at ``size`` = (h, w), as ``resize_plan`` says (within one grey level of a
+    one-step area resize when halvings come first: their rounding)."""
+    halvings, final = resize_plan(image.shape[:2], size)
+    for _ in range(halvings):
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if final is None:
+        return image
+    interpolation = cv2.INTER_AREA if final == "area" else cv2.INTER_LINEAR
+    return cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
 
 
 def fit_image(
