@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
@@ -67,6 +68,7 @@ class SegmentationRuntime:
 
     def __init__(self, node: Node, config: SegmentationConfig) -> None:
         self.node, self.config = node, config
+        cv2.setNumThreads(config.opencv_threads or cv2.getNumberOfCPUs())  # process-wide, see the parameter
         model_path = resolve_model_path(config, share_dirs())
         self.backend, self.info = open_backend(config, model_path)
         try:

@@ -7,8 +7,9 @@ against its /diagnostics) or ``--plain-model``, with ours' ``threads``. Per size
 
 * warm-up: ours, then plain, a few frames one at a time; capacity = 1000 / median stamp -> mask ms;
 * sequential: ``--frames`` rounds of one frame to ours, wait for its mask and drivable area, the same frame to
-  plain, wait; e2e = stamp -> mask arrival here; CPU ms per frame = the node process's utime + stime (/proc) from
-  publishing a frame until both outputs arrived, over its frames;
+  plain, wait; ``SETTLE_S`` idle after each frame, so that neither node's idle threads (ONNX Runtime's default
+  spin-waiting in the plain node) compete with the other's frame; e2e = stamp -> mask arrival here; CPU ms per
+  frame = the node process's utime + stime (/proc) from publishing a frame until both outputs arrived;
 * flood: blocks ours, plain, ours, plain, each ``FLOOD_BLOCK_S`` s at 2 x that node's capacity (ours: best-effort
   input, newest frame wins; plain: default QoS, reliable, depth 10); e2e p50/p99 and drop rate = 1 - masks /
   published over its blocks; the load it was = flood rate x sequential e2e p50 (a short warm-up can misjudge
@@ -24,6 +25,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from seg_perception.ros.harness import (
     publish_now,
     publish_on_schedule,
     running_node,
+    spin_until_time,
     warm_up,
 )
 
@@ -61,6 +64,8 @@ FLOOD_BLOCK_S = 3.0
 FLOOD_BLOCKS = 2
 """Flood blocks per node, alternating with the other node's."""
 MIN_BLOCK_FRAMES = 4
+SETTLE_S = 0.1
+"""Idle time after each sequential frame (ONNX Runtime's spinning threads give up well within it)."""
 WARMUP_TIMEOUT_S = 60.0
 METRICS = (
     ("capacity Hz (warm-up)", "capacity_hz", ".1f"),
@@ -183,6 +188,7 @@ def measure(
     for index in range(frames):
         for side, timeout in zip((ours, plain), timeouts, strict=True):
             side.round_trip(messages[index % len(messages)], timeout)
+            spin_until_time(side.node.client, time.monotonic() + SETTLE_S)
     status = ours_client.diagnostics[covering_diagnostics(ours_client, start, len(ours.sequential_ms))]
     for block in range(FLOOD_BLOCKS):
         for name, side in (("ours", ours), ("plain", plain)):
