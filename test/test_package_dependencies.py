@@ -25,6 +25,7 @@ ROSDEP_KEYS = {
     "rcl_interfaces": "rcl_interfaces",
     "std_msgs": "std_msgs",
     "sensor_msgs": "sensor_msgs",
+    "nav_msgs": "nav_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
     "seg_perception_msgs": "seg_perception_msgs",
     "vision_msgs": "vision_msgs",

@@ -21,12 +21,15 @@ import yaml
 from seg_perception.backends import CALIBRATION_METHODS, GRAPH_OPTIMIZATION_LEVELS, PRECISIONS
 from seg_perception.backends import KINDS as BACKENDS
 from seg_perception.labels import CLASS_NAMES
+from seg_perception.pipeline.ground_projection import GridSpec
 
 RESIZE_MODES = ("resize", "letterbox")
 OUTPUT_RESOLUTIONS = ("input", "model")
 RELIABILITIES = ("best_effort", "reliable")
 INPUT_TRANSPORTS = ("raw", "compressed")
 MAX_INPUT_SIDE = 8192
+MAX_GRID_CELLS = 4_000_000
+"""A bigger drivable grid is refused (1000 x 1000 cells of 4 cm over 40 m is 1 M)."""
 """Largest model input height or width accepted (a model input beyond it would not fit any accelerator)."""
 DELIVERED_IMAGE_PIXELS = 2048 * 2048
 """Default ``max_image_pixels``: the largest frames the shipped best-effort input reliably receives through Fast DDS
@@ -131,6 +134,27 @@ class SegmentationConfig:
             "area) are void"
         ),
     )
+    grid_frame: str = field(
+        default="base_link", metadata=_describe("drivable_grid: frame_id of the grid (REP-103: x forward, y left)")
+    )
+    grid_resolution: float = field(default=0.2, metadata=_describe("drivable_grid: metres per cell"))
+    grid_x_range: tuple[float, float] = field(
+        default=(0.0, 40.0), metadata=_describe("drivable_grid: [min, max] metres along x (forward) in grid_frame")
+    )
+    grid_y_range: tuple[float, float] = field(
+        default=(-20.0, 20.0), metadata=_describe("drivable_grid: [min, max] metres along y (left) in grid_frame")
+    )
+    grid_max_range: float = field(
+        default=40.0, metadata=_describe("drivable_grid: cells farther than this from the camera are unknown (m)")
+    )
+    camera_pose: tuple[float, ...] = field(
+        default=(1.7, 0.1, 1.5, 0.0, 0.0, 0.0),
+        metadata=_describe(
+            "drivable_grid: [x, y, z, roll, pitch, yaw] of the camera in grid_frame (m, rad; pitch > 0 looks down, "
+            "yaw > 0 left, as Cityscapes' camera.json extrinsic), one for every camera or 6 numbers per camera in "
+            "cameras order; the intrinsics come from each camera's camera_info"
+        ),
+    )
     cameras: tuple[str, ...] = field(
         default=("",),
         metadata=_describe(
@@ -214,7 +238,25 @@ class SegmentationConfig:
                 f"cameras: {bad} are not relative ROS namespaces (tokens of letters, digits and '_', not starting "
                 "with a digit, joined by '/')"
             )
-        for name in ("sync_slop", "sync_timeout", "log_throttle"):
+        if len(self.camera_pose) not in (6, 6 * len(self.cameras)):
+            raise ConfigError(
+                f"camera_pose: must be 6 numbers (every camera) or 6 per camera ({6 * len(self.cameras)}), "
+                f"got {len(self.camera_pose)}"
+            )
+        if any(pose[2] <= 0 for pose in self.camera_poses.values()):
+            raise ConfigError(f"camera_pose: z (height above the ground) must be > 0, got {list(self.camera_pose)}")
+        try:
+            if len(self.grid_x_range) != 2 or len(self.grid_y_range) != 2:
+                raise ValueError("two numbers each")
+            self.grid_spec  # noqa: B018 (validates the grid parameters)
+        except ValueError:
+            raise ConfigError(
+                f"grid_resolution, grid_x_range, grid_y_range: need resolution > 0 and [min, max] with min < max, got "
+                f"{self.grid_resolution}, {list(self.grid_x_range)}, {list(self.grid_y_range)}"
+            ) from None
+        if self.grid_spec.width * self.grid_spec.height > MAX_GRID_CELLS:
+            raise ConfigError(f"drivable_grid: more than {MAX_GRID_CELLS} cells; raise grid_resolution")
+        for name in ("sync_slop", "sync_timeout", "log_throttle", "grid_max_range"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
         for name in ("queue_size", "input_depth", "output_depth", "max_image_pixels"):
@@ -229,6 +271,20 @@ class SegmentationConfig:
     def _choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:
             raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+
+    @property
+    def grid_spec(self) -> GridSpec:
+        """The drivable grid's cells (ValueError for bad grid parameters)."""
+        return GridSpec(self.grid_resolution, *self.grid_x_range, *self.grid_y_range)
+
+    @property
+    def camera_poses(self) -> dict[str, tuple[float, ...]]:
+        """{camera: (x, y, z, roll, pitch, yaw)} in grid_frame."""
+        shared = len(self.camera_pose) == 6
+        return {
+            camera: tuple(self.camera_pose[0 if shared else 6 * i : (0 if shared else 6 * i) + 6])
+            for i, camera in enumerate(self.cameras)
+        }
 
     @property
     def drivable_train_ids(self) -> tuple[int, ...]:

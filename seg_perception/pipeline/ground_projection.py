@@ -171,3 +171,26 @@ def grid_from_mask(mask: np.ndarray, lookup: tuple[np.ndarray, np.ndarray], free
     cells = np.where(sampled == free_value, FREE, OCCUPIED).astype(np.int8)
     cells[outside] = UNKNOWN
     return cells
+
+
+class DrivableGrid:
+    """One camera's bird's-eye drivable grid: its pose (``x, y, z, roll, pitch, yaw`` in the grid frame), the grid,
+    the range limit; the cell lookup cached per intrinsics and mask size, so a frame costs one remap."""
+
+    def __init__(self, grid: GridSpec, pose: tuple[float, ...], max_range: float | None) -> None:
+        self.grid, self.pose, self.max_range = grid, tuple(pose), max_range
+        self._cached: tuple[tuple, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def projection(self, fx: float, fy: float, u0: float, v0: float) -> GroundProjection:
+        """The camera with these intrinsics at this grid's pose."""
+        x, y, z, roll, pitch, yaw = self.pose
+        return GroundProjection(CameraModel(fx, fy, u0, v0, x=x, y=y, height=z, pitch=pitch, yaw=yaw, roll=roll))
+
+    def cells(self, drivable: np.ndarray, intrinsics: tuple[float, float, float, float]) -> np.ndarray:
+        """(H, W) uint8 drivable mask (255 drivable) + (fx, fy, u0, v0) at the mask's resolution -> (rows, cols)
+        int8 FREE / OCCUPIED / UNKNOWN cells (see ``grid_from_mask``)."""
+        key = (tuple(intrinsics), drivable.shape)
+        if self._cached is None or self._cached[0] != key:
+            lookup = self.projection(*intrinsics).grid_lookup(self.grid, drivable.shape, self.max_range)
+            self._cached = (key, lookup)
+        return grid_from_mask(drivable, self._cached[1])

@@ -8,15 +8,18 @@ later: Detection2D.bbox.center is a vision_msgs/Pose2D) and has not run here.
 
 from __future__ import annotations
 
+import array
 import math
 from collections.abc import Sequence
 
 import numpy as np
+from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
 from seg_perception.evaluation.instance import InstancePrediction
 from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID, TRAIN_LABELS
+from seg_perception.pipeline.ground_projection import GridSpec
 from seg_perception.pipeline.panoptic import PanopticResult
 from seg_perception.ros.conversions import copy_header, mono8_array, mono16_array, mono16_msg
 from seg_perception_msgs.msg import (
@@ -52,6 +55,21 @@ def label_info_msg(drivable_train_ids: Sequence[int], header: Header) -> LabelIn
         for label in TRAIN_LABELS
     ]
     return LabelInfo(header=header, classes=classes, unlabeled=IGNORE_TRAIN_ID)
+
+
+def occupancy_grid_msg(cells: np.ndarray, grid: GridSpec, header: Header, frame_id: str) -> OccupancyGrid:
+    """(rows, cols) int8 cells (FREE 0, OCCUPIED 100, UNKNOWN -1; row = y, col = x) -> nav_msgs/OccupancyGrid in
+    ``frame_id`` with the input's stamp; origin = the grid's (x_min, y_min) corner, no rotation."""
+    msg = OccupancyGrid(header=Header(stamp=copy_header(header).stamp, frame_id=frame_id))
+    msg.info.map_load_time = msg.header.stamp
+    msg.info.resolution = float(grid.resolution)
+    msg.info.height, msg.info.width = cells.shape
+    msg.info.origin.position.x, msg.info.origin.position.y = float(grid.x_min), float(grid.y_min)
+    msg.info.origin.orientation.w = 1.0
+    data = array.array("b")
+    data.frombytes(np.ascontiguousarray(cells, np.int8).tobytes())
+    msg.data = data
+    return msg
 
 
 def instances_msg(result: PanopticResult, header: Header) -> ObjectInstanceArray:

@@ -40,13 +40,14 @@ from rclpy.node import Node
 
 from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
+from seg_perception.pipeline.ground_projection import DrivableGrid
 from seg_perception.pipeline.loading import create_pipeline, open_backend, resolve_model_path, share_dirs
 from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
 from seg_perception.ros.camera_input import TRANSPORTS, camera_frame, decode_frames, deserialize_input
 from seg_perception.ros.camera_topics import MESSAGE_INFO_CALLBACKS, CameraTopics, camera_topics
 from seg_perception.ros.conversions import BadImageError, stamp_ns
 from seg_perception.ros.diagnostics import node_status
-from seg_perception.ros.outputs import CAMERA_INFO, MASK, frame_builders, output_types
+from seg_perception.ros.outputs import MASK, NEEDS_CAMERA_INFO, frame_builders, output_types
 
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -87,6 +88,10 @@ class SegmentationRuntime:
         self._lost = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
         outputs = output_types(self.info.is_detection, config.publish_detections)
         self.cameras: dict[str, CameraTopics] = {c: camera_topics(node, c, config, outputs) for c in config.cameras}
+        self.grids = {
+            camera: DrivableGrid(config.grid_spec, pose, config.grid_max_range)
+            for camera, pose in config.camera_poses.items()
+        }
         self.diagnostics = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timers = [node.create_timer(config.diagnostics_period, self._publish_diagnostics)]
         if config.subscribe_on_demand:
@@ -280,7 +285,16 @@ class SegmentationRuntime:
             if name == MASK or (topics.subscribed(name) and self._enabled(name, topics))
         ]
         payload = frame.payload
-        builders = frame_builders(self.pipeline, result, payload.image, payload.header, wanted, topics.camera_info)
+        builders = frame_builders(
+            self.pipeline,
+            result,
+            payload.image,
+            payload.header,
+            wanted,
+            topics.camera_info,
+            self.grids[frame.camera],
+            self.config.grid_frame,
+        )
         messages = self._build_outputs(
             {name: (topics.publishers[name], build) for name, build in builders.items()}, stages
         )
@@ -299,7 +313,7 @@ class SegmentationRuntime:
         """Whether ``output`` can go out: publish_overlay for the overlay, a received camera_info for camera_info."""
         if output == "overlay":
             return self.config.publish_overlay
-        return output != CAMERA_INFO or topics.camera_info is not None
+        return output not in NEEDS_CAMERA_INFO or topics.camera_info is not None
 
     def _build_outputs(
         self, builders: dict[str, tuple[object, Callable[[], object]]], stages: dict[str, float]
