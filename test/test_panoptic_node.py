@@ -6,10 +6,11 @@ test_shipped_panoptic.py's."""
 
 import array
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from seg_perception.backends import create_backend
 from seg_perception.data.cityscapes import CityscapesDataset
@@ -17,6 +18,8 @@ from seg_perception.data.synthetic import generate_split
 from seg_perception.labels import CLASS_NAMES
 from seg_perception.model_info import read_model_info
 from seg_perception.pipeline.config import SegmentationConfig
+from seg_perception.pipeline.ground_projection import CameraModel, GroundProjection
+from seg_perception.pipeline.object_location import locate_instances
 from seg_perception.pipeline.panoptic import PanopticPipeline
 from seg_perception.ros.conversions import mono8_array, mono16_array, stamp_ns
 from seg_perception.ros.harness import NodeClient, NodeProcess, image_msg, settled
@@ -46,7 +49,9 @@ def node(random_panoptic_onnx):
 
 @pytest.fixture(scope="module")
 def client(node):
-    with NodeClient(name="panoptic_client", namespace="/pan", outputs=OUTPUTS) as feeder:
+    with NodeClient(
+        name="panoptic_client", namespace="/pan", outputs=OUTPUTS, inputs=("image", "camera_info")
+    ) as feeder:
         assert feeder.wait_connected(), node.output[-2000:]
         feeder.prime({"": image_msg(np.zeros((64, 128, 3), np.uint8), 0)})
         yield feeder
@@ -99,6 +104,49 @@ def test_outputs_share_the_header_agree_with_each_other_and_with_the_pipeline(cl
     assert sum(len(client.received[("", "instances")][s].instances) for s in stamps) > 0
     order = [s for s in client.order[("", "panoptic")] if s in set(stamps)]
     assert order == stamps  # in input order
+
+
+def _camera_info(height: int, width: int) -> CameraInfo:
+    info = CameraInfo(height=height, width=width)
+    info.k = [0.9 * width, 0.0, width / 2, 0.0, 0.9 * width, height / 2 - 10, 0.0, 0.0, 1.0]
+    return info
+
+
+def test_instances_are_located_on_the_ground_once_the_camera_info_is_known(client, frames):
+    """Without a camera_info no instance is located; with one, each is where its lowest mask pixels meet the
+    ground (pipeline.object_location, unit-tested on its own) seen by that camera at the default camera_pose."""
+    before = client.publish("", frames[1])
+    assert client.spin_until(lambda: client.has("", "instances", before), 60)
+    assert not any(i.located for i in client.received[("", "instances")][before].instances)
+    height, width = frames[0].shape[:2]
+    info = _camera_info(height, width)
+    client.publish_msg("", info, "camera_info")
+    pose = dict(zip(("x", "y", "height", "roll", "pitch", "yaw"), SegmentationConfig().camera_pose, strict=True))
+    projection = GroundProjection(CameraModel(info.k[0], info.k[4], info.k[2], info.k[5], **pose))
+    located, seen_info = 0, False
+    for image in frames * 3:
+        stamp = client.publish("", image)
+        assert client.spin_until(lambda s=stamp: client.has("", "instances", s), 60)
+        message = client.received[("", "instances")][stamp]
+        seen_info = seen_info or any(i.located for i in message.instances)  # the node has the camera_info by now
+        if not seen_info:
+            continue
+        assert message.position_frame_id == "base_link"
+        boxes = [SimpleNamespace(id=i.id, box=_box(i.roi)) for i in message.instances]
+        expected = locate_instances(mono16_array(message.mask), boxes, projection)
+        for instance in message.instances:
+            where = expected[instance.id]
+            assert instance.located == (where is not None)
+            if where is not None:
+                got = (instance.x, instance.y, instance.range, instance.bearing, instance.position_sigma)
+                want = (where.x, where.y, where.range, where.bearing, where.sigma)
+                np.testing.assert_allclose(got, want, rtol=1e-5)
+                located += 1
+    assert located > 0
+
+
+def _box(roi) -> tuple[float, float, float, float]:
+    return (roi.x_offset, roi.y_offset, roi.x_offset + roi.width, roi.y_offset + roi.height)
 
 
 def test_diagnostics_report_the_panoptic_stages(client, frames):

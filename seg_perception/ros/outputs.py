@@ -5,10 +5,11 @@ Every model: ``semantic/mask``, ``semantic/color_mask`` (rgb8 class colours), ``
 (nav_msgs/OccupancyGrid: the drivable area on the ground in ``grid_frame``, needs the camera's camera_info).
 Instance and panoptic models add ``instances`` (seg_perception_msgs/ObjectInstanceArray), ``panoptic``
 (seg_perception_msgs/PanopticSegmentation) and, where vision_msgs exists and ``publish_detections`` is set,
-``detections`` (vision_msgs/Detection2DArray); their overlay outlines the instances. ``semantic/mask`` is always
-published; every other output is built only while someone subscribes (``camera_info`` and ``drivable_grid`` also
-only once the camera sent a camera_info). Each builder makes one message with a copy of the frame's header, so one
-failing output leaves the others intact.
+``detections`` (vision_msgs/Detection2DArray); their overlay outlines the instances, and each instance carries its
+ground position in ``grid_frame`` once the camera sent a camera_info (``pipeline.object_location``).
+``semantic/mask`` is always published; every other output is built only while someone subscribes (``camera_info``
+and ``drivable_grid`` also only once the camera sent a camera_info). Each builder makes one message with a copy of
+the frame's header, so one failing output leaves the others intact.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from std_msgs.msg import Header
 
 from seg_perception.pipeline.base import FramePipeline
 from seg_perception.pipeline.ground_projection import DrivableGrid
+from seg_perception.pipeline.object_location import locate_instances
 from seg_perception.pipeline.postprocess import colour_mask
 from seg_perception.ros import result_messages
 from seg_perception.ros.camera_info import output_camera_info
@@ -69,11 +71,20 @@ def frame_builders(
     (SemanticResult or PanopticResult), the decoded (H, W, 3) ``image``, its input ``header`` and the camera's
     latest ``camera_info`` and its ``grid`` maker in ``grid_frame`` (needed for camera_info and drivable_grid)."""
 
-    def drivable_grid() -> OccupancyGrid:
-        drivable = pipeline.drivable(result.labels)
+    def intrinsics() -> tuple[float, float, float, float]:
+        """(fx, fy, u0, v0) of the camera at the outputs' resolution."""
         k = output_camera_info(camera_info, header, image.shape[:2], result.labels.shape).k
-        cells = grid.cells(drivable, (k[0], k[4], k[2], k[5]))
+        return k[0], k[4], k[2], k[5]
+
+    def drivable_grid() -> OccupancyGrid:
+        cells = grid.cells(pipeline.drivable(result.labels), intrinsics())
         return result_messages.occupancy_grid_msg(cells, grid.grid, header, grid_frame)
+
+    def instances() -> ObjectInstanceArray:
+        if camera_info is None or grid is None:
+            return result_messages.instances_msg(result, header, position_frame=grid_frame)
+        positions = locate_instances(result.instance_ids, result.instances, grid.projection(*intrinsics()))
+        return result_messages.instances_msg(result, header, positions, grid_frame)
 
     builders = {
         MASK: lambda: mono8_msg(result.labels, header),
@@ -82,7 +93,7 @@ def frame_builders(
         "drivable_area": lambda: mono8_msg(pipeline.drivable(result.labels), header),
         DRIVABLE_GRID: drivable_grid,
         "overlay": lambda: rgb8_msg(pipeline.overlay(image, result), header),
-        "instances": lambda: result_messages.instances_msg(result, header),
+        "instances": instances,
         "panoptic": lambda: result_messages.panoptic_msg(result, header),
         "detections": lambda: result_messages.detections_msg(result, header),
     }

@@ -20,6 +20,7 @@ from std_msgs.msg import Header
 from seg_perception.evaluation.instance import InstancePrediction
 from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID, TRAIN_LABELS
 from seg_perception.pipeline.ground_projection import GridSpec
+from seg_perception.pipeline.object_location import GroundPosition
 from seg_perception.pipeline.panoptic import PanopticResult
 from seg_perception.ros.conversions import copy_header, mono8_array, mono16_array, mono16_msg
 from seg_perception_msgs.msg import (
@@ -72,10 +73,17 @@ def occupancy_grid_msg(cells: np.ndarray, grid: GridSpec, header: Header, frame_
     return msg
 
 
-def instances_msg(result: PanopticResult, header: Header) -> ObjectInstanceArray:
-    """The frame's instances and their mono16 instance mask."""
+def instances_msg(
+    result: PanopticResult,
+    header: Header,
+    positions: dict[int, GroundPosition | None] | None = None,
+    position_frame: str = "",
+) -> ObjectInstanceArray:
+    """The frame's instances and their mono16 instance mask; ``positions`` (by instance id, in ``position_frame``)
+    where they could be located."""
     instances = []
     for instance in result.instances:
+        where = (positions or {}).get(instance.id)
         x0, y0, x1, y1 = instance.box  # the pixels the box touches
         left, top = math.floor(x0), math.floor(y0)
         roi = RegionOfInterest(x_offset=left, y_offset=top, width=math.ceil(x1) - left, height=math.ceil(y1) - top)
@@ -87,10 +95,25 @@ def instances_msg(result: PanopticResult, header: Header) -> ObjectInstanceArray
                 score=instance.score,
                 roi=roi,
                 area=instance.area,
+                located=where is not None,
+                **(
+                    {}
+                    if where is None
+                    else {
+                        "x": where.x,
+                        "y": where.y,
+                        "range": where.range,
+                        "bearing": where.bearing,
+                        "position_sigma": where.sigma,
+                    }
+                ),
             )
         )
     return ObjectInstanceArray(
-        header=copy_header(header), mask=mono16_msg(result.instance_ids, header), instances=instances
+        header=copy_header(header),
+        mask=mono16_msg(result.instance_ids, header),
+        instances=instances,
+        position_frame_id=position_frame,
     )
 
 
