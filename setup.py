@@ -32,6 +32,7 @@ setup(
         "console_scripts": [
             "seg-synth = seg_perception.tools.synth:main",
             "seg-eval = seg_perception.tools.evaluate:main",
+            "seg-eval-bev = seg_perception.tools.evaluate_bev:main",
             "seg-demo = seg_perception.tools.demo:main",
             "seg-train = seg_perception.tools.train:main",
             "seg-export = seg_perception.tools.export:main",
@@ -45,6 +46,7 @@ setup(
             "segmentation_lifecycle_node = seg_perception.ros.entry_points:segmentation_lifecycle_node",
             "seg-build-engine = seg_perception.tools.build_engine:main",
             "seg-quantize = seg_perception.tools.quantize:main",
+            "seg-predict-bev = seg_perception.tools.predict_bev:main",
         ],
     },
 )
