@@ -5,8 +5,9 @@ Every model: ``semantic/mask``, ``semantic/color_mask`` (rgb8 class colours), ``
 (nav_msgs/OccupancyGrid: the drivable area on the ground in ``grid_frame``, needs the camera's camera_info).
 Instance and panoptic models add ``instances`` (seg_perception_msgs/ObjectInstanceArray), ``panoptic``
 (seg_perception_msgs/PanopticSegmentation) and, where vision_msgs exists and ``publish_detections`` is set,
-``detections`` (vision_msgs/Detection2DArray); their overlay outlines the instances, and each instance carries its
-ground position in ``grid_frame`` once the camera sent a camera_info (``pipeline.object_location``).
+``detections`` (vision_msgs/Detection2DArray) with ``detections_3d`` (vision_msgs/Detection3DArray of the located
+instances in ``grid_frame``); their overlay outlines the instances, and each instance carries its ground position in
+``grid_frame`` once the camera sent a camera_info (``pipeline.object_location``).
 ``semantic/mask`` is always published; every other output is built only while someone subscribes (``camera_info``
 and ``drivable_grid`` also only once the camera sent a camera_info). Each builder makes one message with a copy of
 the frame's header, so one failing output leaves the others intact.
@@ -35,7 +36,8 @@ COLOR_MASK = "semantic/color_mask"
 CAMERA_INFO = "semantic/camera_info"
 """Beside the masks (their geometry), not ``camera_info``: that is the camera's own input topic."""
 DRIVABLE_GRID = "drivable_grid"
-NEEDS_CAMERA_INFO = (CAMERA_INFO, DRIVABLE_GRID)
+DETECTIONS_3D = "detections_3d"
+NEEDS_CAMERA_INFO = (CAMERA_INFO, DRIVABLE_GRID, DETECTIONS_3D)
 """Outputs built only once the camera sent a camera_info."""
 
 
@@ -54,6 +56,7 @@ def output_types(detection: bool, with_detections: bool) -> dict[str, type]:
         types.update(instances=ObjectInstanceArray, panoptic=PanopticSegmentation)
         if with_detections and result_messages.VISION_MSGS:
             types["detections"] = result_messages.Detection2DArray
+            types[DETECTIONS_3D] = result_messages.Detection3DArray
     return types
 
 
@@ -80,11 +83,11 @@ def frame_builders(
         cells = grid.cells(pipeline.drivable(result.labels), intrinsics())
         return result_messages.occupancy_grid_msg(cells, grid.grid, header, grid_frame)
 
-    def instances() -> ObjectInstanceArray:
+    def positions() -> dict:
+        """{instance id: GroundPosition or None}; empty without a camera_info."""
         if camera_info is None or grid is None:
-            return result_messages.instances_msg(result, header, position_frame=grid_frame)
-        positions = locate_instances(result.instance_ids, result.instances, grid.projection(*intrinsics()))
-        return result_messages.instances_msg(result, header, positions, grid_frame)
+            return {}
+        return locate_instances(result.instance_ids, result.instances, grid.projection(*intrinsics()))
 
     builders = {
         MASK: lambda: mono8_msg(result.labels, header),
@@ -93,7 +96,8 @@ def frame_builders(
         "drivable_area": lambda: mono8_msg(pipeline.drivable(result.labels), header),
         DRIVABLE_GRID: drivable_grid,
         "overlay": lambda: rgb8_msg(pipeline.overlay(image, result), header),
-        "instances": instances,
+        "instances": lambda: result_messages.instances_msg(result, header, positions(), grid_frame),
+        DETECTIONS_3D: lambda: result_messages.detections_3d_msg(result, positions(), header, grid_frame),
         "panoptic": lambda: result_messages.panoptic_msg(result, header),
         "detections": lambda: result_messages.detections_msg(result, header),
     }

@@ -2,8 +2,9 @@
 ROS install has it), each with a copy of the input header.
 
 vision_msgs is not on PyPI, so on machines without a ROS install (this project's CI) ``VISION_MSGS`` is False and
-``detections_msg`` / ``vision_label_info_msg`` are never called; that path follows vision_msgs 4.x (Humble and
-later: Detection2D.bbox.center is a vision_msgs/Pose2D) and has not run here.
+``detections_msg`` / ``detections_3d_msg`` / ``vision_label_info_msg`` are never called; that path follows vision_msgs
+4.x (Humble and later: Detection2D.bbox.center is a vision_msgs/Pose2D, Detection3D.bbox a BoundingBox3D) and has
+not run here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from seg_perception_msgs.msg import (
 )
 
 try:
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose, VisionClass
+    from vision_msgs.msg import (
+        Detection2D,
+        Detection2DArray,
+        Detection3D,
+        Detection3DArray,
+        ObjectHypothesisWithPose,
+        VisionClass,
+    )
     from vision_msgs.msg import LabelInfo as VisionLabelInfo
 
     VISION_MSGS = True
@@ -158,6 +166,31 @@ def detections_msg(result: PanopticResult, header: Header):
         detection.results = [hypothesis]
         detections.append(detection)
     return Detection2DArray(header=copy_header(header), detections=detections)
+
+
+def detections_3d_msg(result: PanopticResult, positions: dict, header: Header, frame_id: str):
+    """vision_msgs/Detection3DArray in ``frame_id`` (the image's stamp): one Detection3D per located instance, its
+    bbox centre at the ground position (z = 0, size 0: the extent is not estimated), class name and score in its
+    hypothesis, the position's uncertainty as the hypothesis pose covariance (x, y). Needs ``VISION_MSGS``."""
+    stamped = Header(stamp=copy_header(header).stamp, frame_id=frame_id)
+    detections = []
+    for instance in result.instances:
+        where = positions.get(instance.id)
+        if where is None:
+            continue
+        detection = Detection3D(header=stamped, id=str(instance.id))
+        detection.bbox.center.position.x, detection.bbox.center.position.y = where.x, where.y
+        detection.bbox.center.orientation.w = 1.0
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = CLASS_NAMES[instance.class_id]
+        hypothesis.hypothesis.score = instance.score
+        hypothesis.pose.pose.position = detection.bbox.center.position
+        covariance = [0.0] * 36
+        covariance[0] = covariance[7] = where.sigma**2
+        hypothesis.pose.covariance = covariance
+        detection.results = [hypothesis]
+        detections.append(detection)
+    return Detection3DArray(header=stamped, detections=detections)
 
 
 def vision_label_info_msg(score_threshold: float, header: Header):
