@@ -64,7 +64,8 @@ def test_writes_every_file_of_the_cityscapes_layout(dataset):
     paths = set()
     for stem in expected:
         paths.add(image_path(root, "val", stem))
-        paths.update(gt_path(root, "val", stem, kind) for kind in ("labelIds", "instanceIds", "color", "polygons"))
+        kinds = ("labelIds", "instanceIds", "color", "polygons", "drivableGrid", "objects")  # + bird's-eye truth
+        paths.update(gt_path(root, "val", stem, kind) for kind in kinds)
         paths.add(camera_path(root, "val", stem))
     assert written == {p.relative_to(root).as_posix() for p in paths}
     assert f"leftImg8bit/val/{DEFAULT_CITY}/{DEFAULT_CITY}_000001_000002_leftImg8bit.png" in written
@@ -174,7 +175,7 @@ def test_same_arguments_give_identical_files_for_any_worker_count(tmp_path):
     first = generate_split(tmp_path / "a", "train", 2, 2, 64, 128, seed=3)
     generate_split(tmp_path / "b", "train", 2, 2, 64, 128, seed=3, workers=2)
     files = _file_bytes(tmp_path / "a")
-    assert len(files) == 6 * first.frames
+    assert len(files) == 8 * first.frames  # 6 Cityscapes files + the bird's-eye truth (2)
     assert files == _file_bytes(tmp_path / "b")
 
 

@@ -3,6 +3,7 @@
 <root>/leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png
 <root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_{labelIds,instanceIds,color}.png
 <root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_polygons.json
+<root>/gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_{drivableGrid.png,objects.json}  (bird's-eye truth, seg-synth)
 <root>/camera/<split>/<city>/<city>_<seq>_<frame>_camera.json
 """
 
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 
 SPLITS = ("train", "val", "test")
-GT_KINDS = ("labelIds", "instanceIds", "color", "polygons")
+GT_KINDS = ("labelIds", "instanceIds", "color", "polygons", "drivableGrid", "objects")
 STEM_RE = re.compile(r"(?P<city>[a-z_]+?)_(?P<seq>\d{6})_(?P<frame>\d{6})")
 """Matches ``<city>_<seq>_<frame>`` at the start of any Cityscapes file name."""
 
@@ -30,7 +31,7 @@ def gt_path(root: Path | str, split: str, stem: str, kind: str) -> Path:
     """Path of one gtFine file; ``kind`` is one of GT_KINDS."""
     if kind not in GT_KINDS:
         raise ValueError(f"unknown gtFine kind {kind!r}; expected one of {GT_KINDS}")
-    suffix = "json" if kind == "polygons" else "png"
+    suffix = "json" if kind in ("polygons", "objects") else "png"
     return Path(root) / "gtFine" / split / city_of(stem) / f"{stem}_gtFine_{kind}.{suffix}"
 
 

@@ -30,7 +30,8 @@ Modules, each importing only those above it:
 - ``street``: the street geometry (lanes, roadsides, cross streets).
 - ``scenery``, ``traffic``, ``backdrop``, ``ground``: what a sequence holds, built from the street.
 - ``scene``: ``SyntheticScene`` (build a sequence, render any frame), ``render_frame``.
-- ``writer``: a frame's Cityscapes files, the preview mosaic.
+- ``truth``: a frame's bird's-eye truth from the scene geometry (drivable grid, located objects).
+- ``writer``: a frame's Cityscapes files (and its truth files), the preview mosaic.
 - ``dataset``: ``generate_split``, the driver that renders and writes a split.
 """
 

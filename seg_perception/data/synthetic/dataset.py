@@ -14,6 +14,7 @@ from seg_perception.data.layout import SPLITS, city_of, frame_stem
 from seg_perception.data.synthetic.constants import CLASS_COUNT_BINS, DEFAULT_CITY, MAX_FRAMES_PER_SEQUENCE
 from seg_perception.data.synthetic.results import SynthSummary, class_pixel_counts
 from seg_perception.data.synthetic.scene import SyntheticScene
+from seg_perception.data.synthetic.truth import frame_truth
 from seg_perception.data.synthetic.writer import write_frame
 
 
@@ -24,7 +25,7 @@ def _generate_sequence(args: tuple) -> tuple[list[str], np.ndarray]:
     for index in range(frames):
         frame = scene.render(index)
         stem = frame_stem(city, sequence, index)
-        write_frame(out_dir, split, stem, frame)
+        write_frame(out_dir, split, stem, frame, frame_truth(scene, index, frame))
         counts += class_pixel_counts(frame.label_ids)
         stems.append(stem)
     return stems, counts

@@ -1,7 +1,8 @@
 """Annotation files: one ``SynthFrame`` -> the Cityscapes files of its frame, and a preview mosaic of a split.
 
 Per frame: leftImg8bit (RGB PNG), gtFine_labelIds (uint8 PNG), gtFine_instanceIds (uint16 PNG), gtFine_color
-(RGBA PNG of the label colours), gtFine_polygons (JSON) and camera (JSON), at the paths of ``data.layout``.
+(RGBA PNG of the label colours), gtFine_polygons (JSON) and camera (JSON), at the paths of ``data.layout``; with
+a ``truth.FrameTruth`` also gtFine_drivableGrid (uint8 PNG) and gtFine_objects (JSON), the bird's-eye truth.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from seg_perception.data.layout import camera_path, gt_path, image_path
 from seg_perception.data.synthetic.results import SynthFrame
+from seg_perception.data.synthetic.truth import FrameTruth
 from seg_perception.labels import ID_COLORS
 
 _PNG_IMAGE = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
@@ -22,8 +24,8 @@ _PNG_LABEL = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRIT
 _BGRA_BY_ID = np.concatenate([ID_COLORS[:, ::-1], np.full((256, 1), 255, np.uint8)], axis=1)[None]  # (1, 256, 4)
 
 
-def write_frame(root: Path | str, split: str, stem: str, frame: SynthFrame) -> None:
-    """Write one frame in the Cityscapes layout: leftImg8bit, gtFine (4 files), camera."""
+def write_frame(root: Path | str, split: str, stem: str, frame: SynthFrame, truth: FrameTruth | None = None) -> None:
+    """Write one frame in the Cityscapes layout: leftImg8bit, gtFine (4 files; 6 with ``truth``), camera."""
     paths = {
         "image": image_path(root, split, stem),
         "labelIds": gt_path(root, split, stem, "labelIds"),
@@ -40,6 +42,9 @@ def write_frame(root: Path | str, split: str, stem: str, frame: SynthFrame) -> N
     _imwrite(paths["color"], cv2.LUT(cv2.merge([frame.label_ids] * 4), _BGRA_BY_ID), _PNG_LABEL)
     paths["polygons"].write_text(json.dumps(frame.polygons_json()))
     paths["camera"].write_text(json.dumps(frame.camera, indent=4))
+    if truth is not None:
+        _imwrite(gt_path(root, split, stem, "drivableGrid"), truth.grid, _PNG_LABEL)
+        gt_path(root, split, stem, "objects").write_text(json.dumps(truth.objects))
 
 
 def _imwrite(path: Path, array: np.ndarray, params: list[int]) -> None:
