@@ -4,7 +4,8 @@ Written beside the gtFine files of every frame (``writer.write_frame``):
 
 - ``<stem>_gtFine_drivableGrid.png``: (H_grid, W_grid) uint8 on the default ``GridSpec`` (0.2 m cells, x 0..40 m
   forward, y -20..20 m; row 0 = y_min, column 0 = x_min; the OccupancyGrid layout). 0 FREE: the cell centre lies on
-  the road surface (curb to curb, parking strips included, and the cross streets) and in no road user's footprint;
+  the road surface (curb to curb less parking strips labelled "parking", and the cross streets) and in no road
+  user's footprint;
   100 OCCUPIED: off the road or in a footprint; 255 UNKNOWN (-1 as int8): the cell centre is behind the camera,
   outside the image, farther than ``MAX_RANGE`` m from the camera's ground point, or not visible: its pixel
   (flat-ground projection, rounded) is not flat ground in the labelIds (``VISIBLE_GROUND``; the hood, a car or a
@@ -78,9 +79,16 @@ class VehicleFrame:
 
 
 def road_rectangles(scene: SyntheticScene) -> list[tuple[float, float, float, float]]:
-    """World (X0, X1, Z0, Z1) rectangles of the road surface: the street curb to curb, then each open cross street."""
+    """World (X0, X1, Z0, Z1) rectangles of the drivable road surface: the street curb to curb, less parking strips
+    labelled "parking" (a Cityscapes class apart from road; strips labelled "road" are road), then each open cross
+    street."""
     street = scene.street
-    rectangles = [(street.left.curb, street.right.curb, street.z_min, street.z_max)]
+
+    def edge(roadside) -> float:
+        parked = roadside.parking if street.parking_label == "parking" else 0.0
+        return roadside.inward(roadside.curb, parked)
+
+    rectangles = [(edge(street.left), edge(street.right), street.z_min, street.z_max)]
     for z, sidewalk, road, sides in street.intersections:
         for roadside in (street.left, street.right):
             if roadside.side in sides:
