@@ -12,9 +12,10 @@ Written beside the gtFine files of every frame (``writer.write_frame``):
   wall in front of it). Unknown wins: the ground under a car's body is hidden by the car.
 - ``<stem>_gtFine_objects.json``: ``{"grid": GridSpec fields, "frame": "base_link", "camera_ground_point": {"x",
   "y"}, "max_range", "objects": [...]}``, one object per thing instance in the instanceIds (ascending id):
-  ``instance_id`` (label_id * 1000 + k), ``label``, ``train_id``, ``x``, ``y`` (the footprint point nearest to the
-  camera's ground point), ``range`` (its distance from that point), ``bearing`` (atan2(y - cam_y, x - cam_x), rad,
-  left > 0) and ``footprint`` ([[x, y], ...] polygon). Metres, vehicle frame (x forward, y left).
+  ``instance_id`` (label_id * 1000 + k), ``label``, ``train_id``, ``x``, ``y`` (the point of its ground contact
+  nearest to the camera's ground point: a vehicle's wheel base, a person's feet; see ``contact_polygon``),
+  ``range`` (its distance from that point), ``bearing`` (atan2(y - cam_y, x - cam_x), rad, left > 0) and
+  ``footprint`` ([[x, y], ...] polygon, overhangs included). Metres, vehicle frame (x forward, y left).
 
 Footprints (world ground plane): a vehicle's is the convex hull of its hull points seen from above; a person's
 or rider's the width of its silhouette x ``PERSON_DEPTH`` around its feet (people are flat billboards here).
@@ -46,6 +47,8 @@ VISIBLE_GROUND = ("road", "sidewalk", "parking", "rail track", "terrain", "groun
 THING_LABELS = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
 PERSON_DEPTH = 0.3
 """Footprint depth of a person or rider along the street (metres)."""
+CONTACT_HEIGHT = 0.05
+"""Body points at most this far (m) above a vehicle's lowest are where it touches the ground."""
 
 _VISIBLE_LUT = np.zeros(256, bool)
 _VISIBLE_LUT[[LABEL_BY_NAME[name].id for name in VISIBLE_GROUND]] = True
@@ -118,6 +121,17 @@ def inside_convex(polygon: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
     return ((cross >= 0).all(axis=0) | (cross <= 0).all(axis=0)).reshape(np.shape(x))
 
 
+def contact_polygon(user: Vehicle | Person, t: float) -> np.ndarray:
+    """(N, 2) world (X, Z) convex polygon where a road user touches the ground at time t: a vehicle's body points
+    on the ground (its wheel base: the overhangs front and back are off the ground), a person's footprint."""
+    if not isinstance(user, Vehicle):
+        return footprint(user, t)
+    hull, *_ = user.model
+    low = hull[hull[:, 1] <= hull[:, 1].min() + CONTACT_HEIGHT]
+    points = (user.position(t) + low @ user.basis.T)[:, [0, 2]]
+    return cv2.convexHull(points.astype(np.float32))[:, 0, :].astype(np.float64)
+
+
 def nearest_point(polygon: np.ndarray, point: np.ndarray) -> np.ndarray:
     """(2,) point of the convex (N, 2) polygon (boundary or inside) nearest to the (2,) point."""
     if inside_convex(polygon, point[0], point[1]):
@@ -145,6 +159,7 @@ def frame_truth(scene: SyntheticScene, index: int, frame: SynthFrame, spec: Grid
     vehicle = VehicleFrame(scene.camera_position(index), frame.camera)
     users = _users_by_track(scene)
     footprints = {track: vehicle.from_world(footprint(user, t)) for track, user in users.items()}
+    contacts = {track: vehicle.from_world(contact_polygon(user, t)) for track, user in users.items()}
     return FrameTruth(
         _grid(spec, vehicle, frame, scene, footprints.values()),
         {
@@ -152,7 +167,7 @@ def frame_truth(scene: SyntheticScene, index: int, frame: SynthFrame, spec: Grid
             "frame": "base_link",
             "camera_ground_point": {"x": float(vehicle.camera_ground[0]), "y": float(vehicle.camera_ground[1])},
             "max_range": MAX_RANGE,
-            "objects": _objects(frame, vehicle.camera_ground, footprints),
+            "objects": _objects(frame, vehicle.camera_ground, footprints, contacts),
         },
     )
 
@@ -187,14 +202,15 @@ def _visible(spec: GridSpec, x: np.ndarray, y: np.ndarray, frame: SynthFrame, ca
     return visible & _VISIBLE_LUT[labels]
 
 
-def _objects(frame: SynthFrame, camera_ground: np.ndarray, footprints: dict[int, np.ndarray]) -> list[dict]:
+def _objects(frame: SynthFrame, camera_ground: np.ndarray, footprints: dict, contacts: dict) -> list[dict]:
     objects = []
     for instance_id in np.unique(frame.instance_ids).tolist():
         label = LABEL_BY_ID.get(instance_id // INSTANCE_ID_DIVISOR)
         if instance_id < INSTANCE_ID_DIVISOR or label is None or label.name not in THING_LABELS:
             continue
-        polygon = footprints[frame.instance_tracks[instance_id]]
-        x, y = nearest_point(polygon, camera_ground)
+        track = frame.instance_tracks[instance_id]
+        polygon = footprints[track]
+        x, y = nearest_point(contacts[track], camera_ground)
         dx, dy = x - camera_ground[0], y - camera_ground[1]
         objects.append(
             {
