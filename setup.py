@@ -44,6 +44,7 @@ setup(
             "seg-replay-bench = seg_perception.tools.replay_bench:main",
             "segmentation_node = seg_perception.ros.entry_points:segmentation_node",
             "segmentation_lifecycle_node = seg_perception.ros.entry_points:segmentation_lifecycle_node",
+            "planning_check = seg_perception.ros.entry_points:planning_check",
             "seg-build-engine = seg_perception.tools.build_engine:main",
             "seg-quantize = seg_perception.tools.quantize:main",
             "seg-predict-bev = seg_perception.tools.predict_bev:main",

@@ -2,9 +2,10 @@
 installed console script of this package, every parameters file it names exists, is installed and holds exactly
 the node's parameters with the types of their defaults (ROS is strict about types), and every override and
 launch-argument choice is a valid value of the parameter it sets. A launch file that calls
-``segmentation_launch_description`` or ``replay_launch_description`` (``default_config=...``) is read together
-with that shared description
-(seg_perception/ros/launch_description.py), its config default filled in."""
+``segmentation_launch_description``, ``replay_launch_description`` or ``planning_check_launch_description``
+(``default_config=...``) is read together with that shared description
+(seg_perception/ros/launch_description.py), its config default filled in. Each node's parameters are checked
+against its executable's settings (NODE_CONFIGS)."""
 
 import ast
 import sys
@@ -15,13 +16,24 @@ import pytest
 import yaml
 
 from seg_perception.pipeline.config import BACKENDS, ConfigError, SegmentationConfig, parameter_defaults
+from seg_perception.pipeline.planning import PlanningCheckConfig
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PACKAGE = "seg_perception"
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 SHARED_DESCRIPTION = REPO / "seg_perception" / "ros" / "launch_description.py"
-DESCRIPTION_CALLS = ("segmentation_launch_description", "replay_launch_description")
+DESCRIPTION_CALLS = (
+    "segmentation_launch_description",
+    "replay_launch_description",
+    "planning_check_launch_description",
+)
+NODE_CONFIGS = {
+    "segmentation_node": SegmentationConfig,
+    "segmentation_lifecycle_node": SegmentationConfig,
+    "planning_check": PlanningCheckConfig,
+}
+"""The settings dataclass of each node executable: what its parameters file must hold."""
 
 
 # -- setup.py, parsed ----------------------------------------------------------------------------------------
@@ -195,11 +207,15 @@ class NodeParameters:
     """``config/...`` parameter files, relative to the repository (and the share folder)."""
     overrides: dict[str, ast.AST]
     """{parameter name: value expression} of the dicts in ``parameters``."""
+    config_class: type
+    """The node executable's settings dataclass (NODE_CONFIGS)."""
 
 
 def _node_parameters(launch: LaunchFile, node: ast.Call) -> NodeParameters:
     """The parameter files and overrides of ``node``; fails on a ``parameters`` element this test cannot check."""
-    result = NodeParameters([], {})
+    executable = _string(_keyword(node, "executable"), f"{launch.where(node)} Node executable")
+    assert executable in NODE_CONFIGS, f"{launch.where(node)}: no settings known for {executable!r} (NODE_CONFIGS)"
+    result = NodeParameters([], {}, NODE_CONFIGS[executable])
     parameters = _keyword(node, "parameters")
     if parameters is None:
         return result
@@ -264,8 +280,14 @@ def launch(request) -> LaunchFile:
     return _parse_launch(request.param)
 
 
-def _params_files(launch: LaunchFile) -> list[str]:
-    return sorted({name for node in launch.nodes for name in _node_parameters(launch, node).files})
+def _params_files(launch: LaunchFile) -> dict[str, type]:
+    """{parameters file: the settings dataclass of the node given it}."""
+    files = {}
+    for node in launch.nodes:
+        parameters = _node_parameters(launch, node)
+        for name in parameters.files:
+            assert files.setdefault(name, parameters.config_class) is parameters.config_class, f"{name}: two nodes"
+    return dict(sorted(files.items()))
 
 
 # -- tests ---------------------------------------------------------------------------------------------------
@@ -315,9 +337,8 @@ def test_every_node_names_a_parameters_file(launch):
 
 
 def test_parameters_file_holds_exactly_the_node_parameters_with_their_types(launch):
-    defaults = parameter_defaults()
-    for config_file in _params_files(launch):
-        parameters = _ros_parameters(config_file)
+    for config_file, config_class in _params_files(launch).items():
+        defaults, parameters = parameter_defaults(config_class), _ros_parameters(config_file)
         missing, unknown = sorted(set(defaults) - set(parameters)), sorted(set(parameters) - set(defaults))
         assert not missing and not unknown, f"{config_file}: missing parameters {missing}, unknown {unknown}"
         mismatches = {name: why for name, value in parameters.items() if (why := _type_mismatch(value, defaults[name]))}
@@ -325,17 +346,17 @@ def test_parameters_file_holds_exactly_the_node_parameters_with_their_types(laun
 
 
 def test_parameters_file_is_a_valid_config(launch):
-    for config_file in _params_files(launch):
+    for config_file, config_class in _params_files(launch).items():
         try:
-            SegmentationConfig.from_values(_ros_parameters(config_file))
+            config_class.from_values(_ros_parameters(config_file))
         except ConfigError as error:
             pytest.fail(f"{config_file}: {error}")
 
 
 def test_parameter_overrides_name_real_parameters(launch):
-    defaults = parameter_defaults()
     for node in launch.nodes:
         node_parameters = _node_parameters(launch, node)
+        defaults = parameter_defaults(node_parameters.config_class)
         for name, value in node_parameters.overrides.items():
             assert name in defaults, f"{launch.where(node)}: override of unknown parameter {name!r}"
             argument = _launch_configuration(value)
@@ -348,7 +369,7 @@ def test_parameter_overrides_name_real_parameters(launch):
             if isinstance(default, ast.Constant) and isinstance(defaults[name], str) and node_parameters.files:
                 values = {**_ros_parameters(node_parameters.files[-1]), name: default.value}
                 try:
-                    SegmentationConfig.from_values(values)
+                    node_parameters.config_class.from_values(values)
                 except ConfigError as error:
                     pytest.fail(f"{launch.where(node)}: launch argument {argument!r} default: {error}")
 
@@ -429,3 +450,21 @@ def _command(call: ast.Call) -> list[ast.AST]:
 
 def _assigns(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+
+def test_planning_check_launch_file_runs_planning_check_beside_the_panoptic_node():
+    launch = _parse_launch(REPO / "launch" / "planning_check.launch.py")
+    assert launch.default_config == "config/panoptic.yaml"
+    assert "planning_config" in launch.arguments and "planning_camera" in launch.arguments
+    functions = {node.name: node for node in ast.walk(launch.tree) if isinstance(node, ast.FunctionDef)}
+    opaque = [
+        _keyword(call, "function").id
+        for call in ast.walk(functions["planning_check_launch_description"])
+        if isinstance(call, ast.Call) and _call_name(call) == "OpaqueFunction"
+    ]
+    nodes = [call for name in opaque for call in ast.walk(functions[name]) if isinstance(call, ast.Call)]
+    nodes = [call for call in nodes if _call_name(call) == "Node"]
+    assert [_string(_keyword(node, "executable"), "executable") for node in nodes] == ["planning_check"]
+    assert _node_parameters(launch, nodes[0]).files == ["config/planning_check.yaml"]
+    remapped = ast.unparse(_keyword(nodes[0], "remappings"))
+    assert "drivable_grid" in remapped and "instances" in remapped, remapped

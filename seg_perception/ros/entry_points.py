@@ -29,3 +29,8 @@ def segmentation_node() -> int:
 def segmentation_lifecycle_node() -> int:
     """``segmentation_lifecycle_node``: see ``seg_perception.ros.lifecycle_node``."""
     return _run("seg_perception.ros.lifecycle_node")
+
+
+def planning_check() -> int:
+    """``planning_check``: see ``seg_perception.ros.planning_check``."""
+    return _run("seg_perception.ros.planning_check")

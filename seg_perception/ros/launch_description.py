@@ -1,6 +1,7 @@
 """The launch description the launch files share (launch/semantic.launch.py, launch/panoptic.launch.py,
-launch/replay_benchmark.launch.py): one ``segmentation_node`` with a parameters file, for one camera or several;
-for a replay, ``ros2 bag play`` of a bag into it.
+launch/replay_benchmark.launch.py, launch/planning_check.launch.py): one ``segmentation_node`` with a parameters
+file, for one camera or several; for a replay, ``ros2 bag play`` of a bag into it; for the planning check,
+``planning_check`` beside it.
 
 Only ``ros2 launch`` imports this module (it needs the ROS ``launch`` and ``launch_ros`` packages, which a ROS 2
 install has and PyPI does not); the tests read it as a syntax tree. APIs used exist from Humble on: no deprecated
@@ -24,9 +25,16 @@ Replay arguments (replay_launch_description):
     play_delay       seconds between starting the node and playing the bag, for the model to load (default 5.0)
     loop             "true": play the bag over and over; "false" (default): the launch ends when the bag does
     record           folder: ``ros2 bag record`` every output under <namespace>/ into it; "" (default): no recording
+
+Planning check arguments (planning_check_launch_description):
+    planning_config  planning_check parameters file (default: <share>/config/planning_check.yaml)
+    planning_camera  the camera whose drivable_grid and instances it reads (default "": the first of cameras, or the
+                     only camera); it publishes <namespace>/free_distance
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from launch import LaunchDescription
 from launch.actions import (
@@ -42,6 +50,16 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "seg_perception"
+
+
+def _argument(context, name: str) -> str:
+    """The value of launch argument ``name``, stripped."""
+    return LaunchConfiguration(name).perform(context).strip()
+
+
+def _list_argument(context, name: str) -> list[str]:
+    """The comma-separated items of launch argument ``name``."""
+    return [item.strip() for item in _argument(context, name).split(",") if item.strip()]
 
 
 def segmentation_launch_description(
@@ -89,11 +107,8 @@ def segmentation_launch_description(
 def _segmentation_node(context) -> list:
     """The node (and the Fast DDS profile variable) for the arguments' values."""
 
-    def argument(name: str) -> str:
-        return LaunchConfiguration(name).perform(context).strip()
-
-    cameras = [name.strip() for name in argument("cameras").split(",") if name.strip()]
-    topics = [topic.strip() for topic in argument("image_topics").split(",") if topic.strip()]
+    argument = partial(_argument, context)
+    cameras, topics = _list_argument(context, "cameras"), _list_argument(context, "image_topics")
     if len(cameras) != len(topics):
         raise RuntimeError(f"cameras {cameras} and image_topics {topics} must name as many cameras as topics")
     if cameras:
@@ -124,6 +139,42 @@ def _segmentation_node(context) -> list:
     return actions
 
 
+def planning_check_launch_description(default_config: str) -> LaunchDescription:
+    """segmentation_launch_description plus ``planning_check`` beside the node, on its drivable_grid and instances."""
+    description = segmentation_launch_description(default_config)
+    for action in (
+        DeclareLaunchArgument(
+            "planning_config",
+            default_value=PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "planning_check.yaml"]),
+            description="planning_check parameters file",
+        ),
+        DeclareLaunchArgument(
+            "planning_camera", default_value="", description="camera planning_check reads; empty: the first"
+        ),
+        OpaqueFunction(function=_planning_check_node),
+    ):
+        description.add_action(action)
+    return description
+
+
+def _planning_check_node(context) -> list:
+    """planning_check in the node's namespace, drivable_grid and instances remapped to the camera's outputs."""
+    camera = _argument(context, "planning_camera") or (_list_argument(context, "cameras") or [""])[0]
+    prefix = f"{camera}/" if camera else ""
+    node = Node(
+        package="seg_perception",
+        executable="planning_check",
+        name="planning_check",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[LaunchConfiguration("planning_config")],
+        remappings=[(topic, prefix + topic) for topic in ("drivable_grid", "instances")],
+        on_exit=Shutdown(reason="planning_check exited"),
+        output="screen",
+        emulate_tty=True,
+    )
+    return [node]
+
+
 def replay_launch_description(default_config: str) -> LaunchDescription:
     """segmentation_launch_description with the camera of a ``seg-bag`` bag, plus ``ros2 bag play`` of the bag."""
     description = segmentation_launch_description(default_config, default_image_topic="/camera/front/image_raw")
@@ -142,9 +193,7 @@ def replay_launch_description(default_config: str) -> LaunchDescription:
 def _bag_processes(context) -> list:
     """``ros2 bag play`` after play_delay (its end ends the launch unless it loops); ``ros2 bag record``."""
 
-    def argument(name: str) -> str:
-        return LaunchConfiguration(name).perform(context).strip()
-
+    argument = partial(_argument, context)
     loop = argument("loop") == "true"
     play = ["ros2", "bag", "play", argument("bag"), "--rate", argument("rate"), *(["--loop"] if loop else [])]
     player = ExecuteProcess(

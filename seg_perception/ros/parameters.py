@@ -35,3 +35,11 @@ def declare_config(node: Node, config_class: type) -> Any:
     if unknown:
         raise ConfigError(unknown_parameters_message(unknown, parameter_defaults(config_class)))
     return config_class.from_values(values)
+
+
+def parameter_help(config_class: type) -> list[str]:
+    """``  name (default value): description`` of every field of ``config_class``, for a node's --help."""
+    return [
+        f"  {name} (default {default!r}): {parameter_description(name, config_class)}"
+        for name, default in parameter_defaults(config_class).items()
+    ]

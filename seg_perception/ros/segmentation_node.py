@@ -7,9 +7,9 @@ import sys
 
 from rclpy.node import Node
 
-from seg_perception.pipeline.config import SegmentationConfig, parameter_defaults, parameter_description
+from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.ros import runtime
-from seg_perception.ros.parameters import declare_config
+from seg_perception.ros.parameters import declare_config, parameter_help
 from seg_perception.ros.runtime import SegmentationRuntime
 from seg_perception.ros.startup import run_node
 
@@ -42,9 +42,8 @@ def usage(executable: str = EXECUTABLE, summary: str = "") -> str:
         *([summary] if summary else []),
         "",
         "parameters (read-only at run time):",
+        *parameter_help(SegmentationConfig),
     ]
-    for name, default in parameter_defaults().items():
-        lines.append(f"  {name} (default {default!r}): {parameter_description(name)}")
     return "\n".join(lines)
 
 
