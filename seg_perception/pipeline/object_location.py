@@ -1,11 +1,13 @@
-"""Where the instances of a frame stand: each one's ground-contact point (its lowest mask pixels) projected onto flat
-ground through ``GroundProjection`` (numpy only; no ROS).
+"""Where the instances of a frame stand: each one's ground contact (the lowest pixels of its mask) projected onto
+flat ground through ``GroundProjection`` (numpy only; no ROS).
 
-The contact point is the bottom edge of the instance's lowest mask row at the median column of its lowest
-``CONTACT_ROWS`` rows, i.e. where a wheel or a foot meets the road in the image. Its uncertainty is the ground
-footprint of half a pixel around it (down/up and left/right): it grows with range squared. An instance whose mask
-touches the image's bottom edge is cut off (its contact is not in view) and is not located; neither is one whose
-contact row is at or above the horizon.
+Every column of a mask has a lowest pixel; the bottom edges of those pixels, projected onto the ground, trace where
+the object meets the ground (its wheels, its feet) or, between them, points beyond it (an elevated body edge
+projects farther). The position is the projected point nearest to the camera's ground point, robustly: the
+``NEAREST_QUANTILE`` of their distances, so a few stray mask pixels do not pull it in. Its uncertainty is the
+ground footprint of half a pixel around that contact pixel (down/up and left/right): it grows with range squared.
+An instance whose mask touches the image's bottom edge is cut off (its contact is not in view) and is not located;
+neither is one whose contact pixels are all at or above the horizon.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import numpy as np
 
 from seg_perception.pipeline.ground_projection import GroundProjection
 
-CONTACT_ROWS = 3
-"""The lowest rows of a mask whose median column is the contact point's."""
+NEAREST_QUANTILE = 0.03
+"""Which of a mask's projected bottom-edge points is its position: this quantile of their distances."""
 
 
 @dataclass(frozen=True)
@@ -34,33 +36,44 @@ class GroundPosition:
     sigma: float
 
 
-def contact_pixel(instance_ids: np.ndarray, instance_id: int, box: Sequence[float]) -> tuple[float, float] | None:
-    """(u, v) float pixel of the bottom edge of the instance's lowest rows ((H, W) integer ``instance_ids``, its
-    value ``instance_id``, x0, y0, x1, y1 ``box`` bounding it); None when the mask is empty or touches the bottom."""
+def bottom_edge(
+    instance_ids: np.ndarray, instance_id: int, box: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(u, v) float pixels (K,) of the bottom edge of the lowest mask pixel of each of the instance's K columns
+    ((H, W) integer ``instance_ids``, its value ``instance_id``, x0, y0, x1, y1 ``box`` bounding it); None when the
+    mask is empty or touches the image's bottom row."""
     height, width = instance_ids.shape
     x0, y0 = max(math.floor(box[0]), 0), max(math.floor(box[1]), 0)
     x1, y1 = min(math.ceil(box[2]) + 1, width), min(math.ceil(box[3]) + 1, height)
-    rows, cols = np.nonzero(instance_ids[y0:y1, x0:x1] == instance_id)
-    if not len(rows):
+    window = instance_ids[y0:y1, x0:x1] == instance_id
+    columns = np.flatnonzero(window.any(axis=0))
+    if not len(columns):
         return None
-    lowest = int(rows.max())
-    if y0 + lowest >= height - 1:
+    lowest = window.shape[0] - 1 - np.argmax(window[::-1, columns], axis=0)  # per column, its lowest mask row
+    if y0 + lowest.max() >= height - 1:
         return None
-    band = rows >= lowest - (CONTACT_ROWS - 1)
-    return float(np.median(cols[band])) + x0, y0 + lowest + 0.5
+    return (columns + x0).astype(np.float64), y0 + lowest + 0.5
 
 
-def locate(projection: GroundProjection, pixel: tuple[float, float]) -> GroundPosition | None:
-    """The ground position of contact ``pixel`` (u, v); None when its ray misses the ground."""
-    u, v = pixel
-    us = np.array([u, u, u, u - 0.5, u + 0.5])
-    vs = np.array([v, v - 0.5, v + 0.5, v, v])
+def locate(projection: GroundProjection, us: np.ndarray, vs: np.ndarray) -> GroundPosition | None:
+    """The ground position of bottom-edge pixels ``us``, ``vs`` (K,): the ``NEAREST_QUANTILE`` point by distance
+    from the camera's ground point; None when no ray hits the ground."""
     x, y, valid = projection.pixel_to_ground(us, vs)
-    if not valid.all():
+    if not valid.any():
         return None
-    along, across = math.hypot(x[2] - x[1], y[2] - y[1]) / 2, math.hypot(x[4] - x[3], y[4] - y[3]) / 2
-    dx, dy = x[0] - projection.camera.x, y[0] - projection.camera.y
-    return GroundPosition(float(x[0]), float(y[0]), math.hypot(dx, dy), math.atan2(dy, dx), math.hypot(along, across))
+    cam_x, cam_y = projection.camera.x, projection.camera.y
+    distances = np.where(valid, np.hypot(x - cam_x, y - cam_y), np.inf)
+    order = np.argsort(distances[valid], kind="stable")
+    pick = np.flatnonzero(valid)[order[int(NEAREST_QUANTILE * (len(order) - 1))]]
+    u, v = us[pick], vs[pick]
+    around_x, around_y, _ = projection.pixel_to_ground(
+        np.array([u, u, u - 0.5, u + 0.5]), np.array([v - 0.5, v + 0.5, v, v])
+    )
+    along = math.hypot(around_x[1] - around_x[0], around_y[1] - around_y[0]) / 2
+    across = math.hypot(around_x[3] - around_x[2], around_y[3] - around_y[2]) / 2
+    dx, dy = x[pick] - cam_x, y[pick] - cam_y
+    sigma = math.hypot(along, across) if np.isfinite(along) else math.inf
+    return GroundPosition(float(x[pick]), float(y[pick]), math.hypot(dx, dy), math.atan2(dy, dx), sigma)
 
 
 def locate_instances(
@@ -70,6 +83,6 @@ def locate_instances(
     ObjectInstance) on their (H, W) ``instance_ids`` image."""
     located = {}
     for instance in instances:
-        pixel = contact_pixel(instance_ids, instance.id, instance.box)
-        located[instance.id] = None if pixel is None else locate(projection, pixel)
+        edge = bottom_edge(instance_ids, instance.id, instance.box)
+        located[instance.id] = None if edge is None else locate(projection, *edge)
     return located
