@@ -10,8 +10,8 @@ Predictions, one folder: ``<stem>_drivableGrid.png`` per truth frame (same grid 
   ground point (``FREE_BANDS``) and over 0-20 m.
 - Objects: per frame with an objects file, each truth object is matched to the nearest unmatched prediction of
   its label within max(``GATE_MIN``, ``GATE_FRACTION`` x range), greedily by distance over all pairs; per band of
-  truth range (``OBJECT_BANDS``; farther objects take part in matching only): count, matched, median and p90
-  position error in metres and in % of the range.
+  truth range (``OBJECT_BANDS``, and over 0-30 m; farther objects take part in matching only): count, matched,
+  median and p90 position error in metres and in % of the range.
 A missing folder or file and a malformed file are a ``BevError`` naming it.
 """
 
@@ -31,6 +31,7 @@ FREE, OCCUPIED, UNKNOWN = 0, 100, 255
 FREE_BANDS = ((0.0, 10.0), (10.0, 20.0), (20.0, 40.0))
 FREE_OVERALL = (0.0, 20.0)
 OBJECT_BANDS = ((0.0, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, 40.0))
+OBJECT_OVERALL = (0.0, 30.0)
 GATE_MIN, GATE_FRACTION = 2.0, 0.2
 
 
@@ -201,7 +202,7 @@ class BevEvaluator:
                 "frames": self.object_frames,
                 "predictions": self.predictions,
                 "unmatched_predictions": self.unmatched_predictions,
-                "bands": {band_name(b): _object_band(ranges, errors, b) for b in OBJECT_BANDS},
+                "bands": {band_name(b): _object_band(ranges, errors, b) for b in (*OBJECT_BANDS, OBJECT_OVERALL)},
             }
         return result
 
