@@ -55,8 +55,11 @@ class PlanningCheckConfig:
         default=1.75, metadata={"description": "half the ego lane's width (m): cells with |y| <= it are the lane"}
     )
     start_x: float = field(
-        default=1.7,
-        metadata={"description": "x (m, grid frame) to measure from: the vehicle's front (default: the camera's x)"},
+        default=6.0,
+        metadata={
+            "description": "x (m, grid frame) to measure from: the first ground the camera sees ahead (unknown "
+            "ground blocks; the default: the shipped synthetic camera's, at x 1.7 m and ~1.3 m high)"
+        },
     )
     use_objects: bool = field(
         default=True, metadata={"description": "also stop at located instances in the lane (instances topic)"}
