@@ -164,7 +164,8 @@ class PlanningClient:
 def planning_node(request):
     """(process, client) of planning_check in its own namespace, ``request.param``: its -p overrides."""
     namespace = f"/plan_{next(NAMESPACES)}"
-    process = NodeProcess(CONFIG, request.param, namespace=namespace, command=node_executable("planning_check"))
+    params = {"start_x": str(START), **request.param}  # the hand-worked values measure from START
+    process = NodeProcess(CONFIG, params, namespace=namespace, command=node_executable("planning_check"))
     process.wait_ready(60.0)
     client = PlanningClient(namespace)
     try:
@@ -215,4 +216,5 @@ def test_node_uses_the_instances_of_the_grids_stamp(planning_node):
         client.instances.publish(instances)
         client.spin_until(lambda: False, 0.3)
         assert client.answer(_grid_msg(cells, grid_stamp)) == pytest.approx(4.3)
-    assert "instances located in 'odom', grid in 'base_link'" in process.output
+    logged = "instances located in 'odom', grid in 'base_link'"  # the node's output is read on another thread
+    assert client.spin_until(lambda: logged in process.output, 5.0), process.output
