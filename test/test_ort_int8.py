@@ -159,3 +159,20 @@ def test_bad_calibration_folders_are_clear_errors(int8_setup, tmp_path):
         build(None, tmp_path / "no_int8_here")  # nor in the model's folder
     with pytest.raises(ValueError, match="calibration_method must be one of minmax, entropy, percentile"):
         create_backend("onnxruntime", model, device="cpu", precision="int8", calibration_method="kl")
+
+
+def test_a_detection_graph_is_quantized_with_its_score_threshold_fed(random_panoptic_onnx, tmp_path):
+    calibration = tmp_path / "calibration"
+    _write_frames(calibration, "train", 2, 2)
+    backend = create_backend(
+        "onnxruntime", random_panoptic_onnx, device="cpu", precision="int8", calibration_images=calibration,
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    fp32 = create_backend("onnxruntime", random_panoptic_onnx, device="cpu")
+    assert [s.name for s in backend.output_specs] == [s.name for s in fp32.output_specs]
+    feed = {"image": normalize_image(SyntheticScene(128, 256, 2, "val", 0).render(0).image, (128, 256), MEAN, STD),
+            "score_threshold": np.array(0.05, np.float32)}  # fmt: skip
+    outputs, reference = backend.infer(feed), fp32.infer(feed)
+    agreement = np.mean(outputs["semantic_logits"].argmax(1) == reference["semantic_logits"].argmax(1))
+    assert agreement > 0.75, agreement  # random weights: nearly tied logits (a broken graph agrees on ~1/12)
+    assert outputs["boxes"].shape[1:] == (4,) and len(outputs["scores"]) == len(outputs["labels"])

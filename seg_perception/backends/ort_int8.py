@@ -48,7 +48,7 @@ from seg_perception.backends.calibration import (
     calibration_digest,
     calibration_files,
 )
-from seg_perception.model_info import read_model_info, sidecar_path
+from seg_perception.model_info import SCORE_THRESHOLD_NAME, read_model_info, sidecar_path
 
 LOGGER = logging.getLogger(__name__)
 
@@ -142,18 +142,27 @@ def output_resizes(model: onnx.ModelProto) -> list[str]:
 class _Frames(CalibrationDataReader):
     """CalibrationBatches of one frame as ONNX Runtime's calibration reader (one pass)."""
 
-    def __init__(self, batches: CalibrationBatches, input_name: str) -> None:
+    def __init__(self, batches: CalibrationBatches, input_name: str, fixed: dict[str, np.ndarray]) -> None:
         self._batches: Iterator[np.ndarray] = iter(batches)
-        self._input_name = input_name
+        self._input_name, self._fixed = input_name, fixed
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)
-        return None if batch is None else {self._input_name: batch}
+        return None if batch is None else {self._input_name: batch, **self._fixed}
 
 
-def quantize_model(model_path: Path, out_path: Path, batches: CalibrationBatches, method: str, input_name: str) -> dict:
+def quantize_model(
+    model_path: Path,
+    out_path: Path,
+    batches: CalibrationBatches,
+    method: str,
+    input_name: str,
+    fixed_inputs: dict[str, np.ndarray] | None = None,
+) -> dict:
     """Write the INT8 (QDQ) model of the fp32 ONNX ``model_path`` to ``out_path`` (see the module doc), calibrated
-    on ``batches`` with ``method``; -> what was done (rewritten convs, fp32 nodes, seconds)."""
+    on ``batches`` with ``method``; ``fixed_inputs`` ({name: array}) go with every frame (a detection graph's
+    score_threshold; such graphs skip the symbolic shape inference: NMS has data-dependent shapes); -> what was done
+    (rewritten convs, fp32 nodes, seconds)."""
     start = time.perf_counter()
     model = onnx.load(str(model_path))
     rewritten = expand_grouped_convs(model)
@@ -161,11 +170,11 @@ def quantize_model(model_path: Path, out_path: Path, batches: CalibrationBatches
     with tempfile.TemporaryDirectory() as folder:
         expanded, prepared = Path(folder) / "expanded.onnx", Path(folder) / "prepared.onnx"
         onnx.save(model, str(expanded))
-        quant_pre_process(str(expanded), str(prepared))
+        quant_pre_process(str(expanded), str(prepared), skip_symbolic_shape=bool(fixed_inputs))
         quantize_static(
             str(prepared),
             str(out_path),
-            _Frames(batches, input_name),
+            _Frames(batches, input_name, fixed_inputs or {}),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -238,7 +247,9 @@ def int8_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         built = Path(folder) / target.name
-        report = quantize_model(model_path, built, batches, method, info.input_name)
+        fixed = {SCORE_THRESHOLD_NAME: np.array(info.thresholds.get("score_threshold", 0.5), np.float32)}
+        fixed = fixed if info.is_detection else None
+        report = quantize_model(model_path, built, batches, method, info.input_name, fixed)
         _write_atomically(target, lambda path: os.replace(built, path))
     sidecar = json.loads(sidecar_path(model_path).read_text())
     sidecar["int8"] = {
