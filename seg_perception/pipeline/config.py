@@ -246,15 +246,13 @@ class SegmentationConfig:
         if any(pose[2] <= 0 for pose in self.camera_poses.values()):
             raise ConfigError(f"camera_pose: z (height above the ground) must be > 0, got {list(self.camera_pose)}")
         try:
-            if len(self.grid_x_range) != 2 or len(self.grid_y_range) != 2:
-                raise ValueError("two numbers each")
-            self.grid_spec  # noqa: B018 (validates the grid parameters)
+            grid = self.grid_spec
         except ValueError:
             raise ConfigError(
                 f"grid_resolution, grid_x_range, grid_y_range: need resolution > 0 and [min, max] with min < max, got "
                 f"{self.grid_resolution}, {list(self.grid_x_range)}, {list(self.grid_y_range)}"
             ) from None
-        if self.grid_spec.width * self.grid_spec.height > MAX_GRID_CELLS:
+        if grid.width * grid.height > MAX_GRID_CELLS:
             raise ConfigError(f"drivable_grid: more than {MAX_GRID_CELLS} cells; raise grid_resolution")
         for name in ("sync_slop", "sync_timeout", "log_throttle", "grid_max_range"):
             if getattr(self, name) < 0:
@@ -275,7 +273,8 @@ class SegmentationConfig:
     @property
     def grid_spec(self) -> GridSpec:
         """The drivable grid's cells (ValueError for bad grid parameters)."""
-        return GridSpec(self.grid_resolution, *self.grid_x_range, *self.grid_y_range)
+        (x_min, x_max), (y_min, y_max) = self.grid_x_range, self.grid_y_range  # ValueError unless two numbers each
+        return GridSpec(self.grid_resolution, x_min, x_max, y_min, y_max)
 
     @property
     def camera_poses(self) -> dict[str, tuple[float, ...]]:

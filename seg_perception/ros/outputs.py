@@ -15,8 +15,10 @@ the frame's header, so one failing output leaves the others intact.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 
+import numpy as np
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -74,26 +76,33 @@ def frame_builders(
     (SemanticResult or PanopticResult), the decoded (H, W, 3) ``image``, its input ``header`` and the camera's
     latest ``camera_info`` and its ``grid`` maker in ``grid_frame`` (needed for camera_info and drivable_grid)."""
 
-    def intrinsics() -> tuple[float, float, float, float]:
-        """(fx, fy, u0, v0) of the camera at the outputs' resolution."""
-        k = output_camera_info(camera_info, header, image.shape[:2], result.labels.shape).k
-        return k[0], k[4], k[2], k[5]
+    # What several outputs of the frame share is computed once, by the first builder that needs it.
+    @functools.cache
+    def scaled_camera_info() -> CameraInfo:
+        return output_camera_info(camera_info, header, image.shape[:2], result.labels.shape)
 
-    def drivable_grid() -> OccupancyGrid:
-        cells = grid.cells(pipeline.drivable(result.labels), intrinsics())
-        return result_messages.occupancy_grid_msg(cells, grid.grid, header, grid_frame)
+    @functools.cache
+    def drivable() -> np.ndarray:
+        return pipeline.drivable(result.labels)
 
+    @functools.cache
     def positions() -> dict:
         """{instance id: GroundPosition or None}; empty without a camera_info."""
         if camera_info is None or grid is None:
             return {}
-        return locate_instances(result.instance_ids, result.instances, grid.projection(*intrinsics()))
+        k = scaled_camera_info().k
+        return locate_instances(result.instance_ids, result.instances, grid.projection(k[0], k[4], k[2], k[5]))
+
+    def drivable_grid() -> OccupancyGrid:
+        k = scaled_camera_info().k
+        cells = grid.cells(drivable(), (k[0], k[4], k[2], k[5]))
+        return result_messages.occupancy_grid_msg(cells, grid.grid, header, grid_frame)
 
     builders = {
         MASK: lambda: mono8_msg(result.labels, header),
         COLOR_MASK: lambda: rgb8_msg(colour_mask(result.labels), header),
-        CAMERA_INFO: lambda: output_camera_info(camera_info, header, image.shape[:2], result.labels.shape),
-        "drivable_area": lambda: mono8_msg(pipeline.drivable(result.labels), header),
+        CAMERA_INFO: scaled_camera_info,
+        "drivable_area": lambda: mono8_msg(drivable(), header),
         DRIVABLE_GRID: drivable_grid,
         "overlay": lambda: rgb8_msg(pipeline.overlay(image, result), header),
         "instances": lambda: result_messages.instances_msg(result, header, positions(), grid_frame),
