@@ -1,5 +1,5 @@
-"""``seg-bench-node --compare-plain`` and its plain single-callback node, as real processes on loopback ROS
-(test/conftest.py sets the loopback-only Fast DDS profile and a random domain id, which the children inherit)."""
+"""``seg-bench-node --compare-plain``, its plain single-callback node and its null node, as real processes on loopback
+ROS (test/conftest.py sets the loopback-only Fast DDS profile and a random domain id, which the children inherit)."""
 
 import json
 import os
@@ -18,7 +18,7 @@ from seg_perception.data.synthetic import SyntheticScene
 from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.pipeline.postprocess import drivable_mask
 from seg_perception.ros.conversions import stamp_ns
-from seg_perception.tools.bench_compare import METRICS, OUTPUTS, running_plain_node
+from seg_perception.tools.bench_compare import METRICS, NULL_KEYS, OUTPUTS, running_null_node, running_plain_node
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "bisenetv2_synth.onnx"
@@ -73,13 +73,35 @@ def test_plain_node_publishes_the_models_mask_and_drivable_area_with_the_input_h
     assert node.exit_code == 0, node.process.output
 
 
+def test_null_node_publishes_all_zero_masks_of_each_frames_size_with_its_header_and_survives_a_bad_frame():
+    with running_null_node() as node:
+        client = node.client  # best-effort input, as ours'
+        client.prime({"": frame_msg(np.zeros((4, 6, 3), np.uint8), "rgb8", 0)}, timeout=30.0)
+        truncated = frame_msg(np.zeros((10, 20, 3), np.uint8), "rgb8", client.now_ns())
+        truncated.data = truncated.data[:-7]
+        for _ in range(20):  # best-effort depth 1: re-sent until the node logs it (dropped; the node goes on)
+            client.publish_msg("", truncated)
+            if client.spin_until(lambda: "dropped a bad frame" in node.process.output, 0.5):
+                break
+        for height, width in ((30, 40), (7, 5)):
+            stamp = client.now_ns()
+            client.publish_msg("", frame_msg(np.full((height, width, 3), 200, np.uint8), "rgb8", stamp))
+            arrived = lambda s=stamp: all(client.has("", o, s) for o in OUTPUTS)  # noqa: E731
+            assert client.spin_until(arrived, 30.0), node.process.output
+            for output in OUTPUTS:
+                msg = client.received[("", output)][stamp]
+                assert stamp_ns(msg.header) == stamp and msg.header.frame_id == "front"
+                np.testing.assert_array_equal(mono8(msg), np.zeros((height, width), np.uint8))
+    assert "dropped a bad frame" in node.process.output and node.exit_code == 0, node.process.output
+
+
 def _bench(*arguments: str) -> subprocess.CompletedProcess:
     command = [str(VENV_BIN / "seg-bench-node"), *arguments]
     return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=120)
 
 
 def test_compare_plain_runs_both_nodes_interleaved_and_reports_ratios():
-    run = _bench("--compare-plain", "--sizes", "128x256", "--frames", "3", "--json")
+    run = _bench("--compare-plain", "--sizes", "128x256", "--frames", "3", "--settle", "0.05", "--json")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = json.loads(run.stdout)  # only JSON on stdout
     (entry,) = result["sizes"]
@@ -100,15 +122,26 @@ def test_compare_plain_runs_both_nodes_interleaved_and_reports_ratios():
             assert entry["ratio"][key] == pytest.approx(ours[key] / plain[key]), key
         else:
             assert entry["ratio"][key] is None, key
+    null = entry["null"]
+    assert set(null) == set(NULL_KEYS) and entry["settle_s"] == 0.05
+    assert null["sequential_frames"] == null["sequential_masks"] == 3
+    assert null["e2e_ms_p99"] >= null["e2e_ms_p50"] > 0 and null["cpu_ms_per_frame"] >= 0  # /proc counts 10 ms ticks
     backend = entry["ours_backend_ms"]
     assert backend > 0 and entry["ours_stages_ms"]["infer"] == backend
     assert entry["ours_overhead_ms"] == pytest.approx(ours["e2e_ms_p50"] - backend)
     assert entry["ours_overhead_share"] == pytest.approx(entry["ours_overhead_ms"] / ours["e2e_ms_p50"])
-    assert entry["ours_exit_code"] == 0 and entry["plain_exit_code"] == 0
+    assert entry["floor_share"] == pytest.approx(null["e2e_ms_p50"] / ours["e2e_ms_p50"])
+    assert entry["ours_own_overhead_ms"] == pytest.approx(entry["ours_overhead_ms"] - null["e2e_ms_p50"])
+    assert entry["ours_own_overhead_share"] == pytest.approx(entry["ours_own_overhead_ms"] / ours["e2e_ms_p50"])
+    assert entry["ours_exit_code"] == entry["plain_exit_code"] == entry["null_exit_code"] == 0
 
 
 def test_compare_plain_rejects_what_it_cannot_compare():
     run = _bench("--plain-model", str(MODEL), "--json")
-    assert run.returncode == 2 and "--plain-model needs --compare-plain" in run.stderr and run.stdout == ""
+    assert run.returncode == 2 and "--plain-model and --settle need --compare-plain" in run.stderr and run.stdout == ""
+    run = _bench("--settle", "0.2", "--json")
+    assert run.returncode == 2 and "need --compare-plain" in run.stderr and run.stdout == ""
+    run = _bench("--compare-plain", "--settle", "-1")
+    assert run.returncode == 2 and "--settle must be >= 0" in run.stderr
     run = _bench("--compare-plain", "--duration", "5")
     assert run.returncode == 2 and "--compare-plain has its own" in run.stderr

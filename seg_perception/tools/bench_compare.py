@@ -1,22 +1,25 @@
 """``seg-bench-node --compare-plain``: ``segmentation_node`` against a plain single-callback node
-(``seg_perception.tools.plain_node``) on the same frames, interleaved, per input size.
+(``seg_perception.tools.plain_node``) on the same frames, interleaved, per input size, with the transport floor
+both stand on (``seg_perception.tools.null_node``: ours' input handling, no model, all-zero masks out).
 
-Both nodes are alive at once, each its own process: ours from its console script with the params file and
+The three nodes are alive at once, each its own process: ours from its console script with the params file and
 overrides (root namespace), the plain one with ``python -m`` in ``/plain``, on the model file ours loaded (checked
-against its /diagnostics) or ``--plain-model``, with ours' ``threads``. Per size:
+against its /diagnostics) or ``--plain-model``, with ours' ``threads``, the null one in ``/null``. Per size:
 
-* warm-up: ours, then plain, a few frames one at a time; capacity = 1000 / median stamp -> mask ms;
+* warm-up: ours, plain, null, a few frames one at a time; capacity = 1000 / median stamp -> mask ms;
 * sequential: ``--frames`` rounds of one frame to ours, wait for its mask and drivable area, the same frame to
-  plain, wait; ``SETTLE_S`` idle after each frame, so that neither node's idle threads (ONNX Runtime's default
-  spin-waiting in the plain node) compete with the other's frame; e2e = stamp -> mask arrival here; CPU ms per
-  frame = the node process's utime + stime (/proc) from publishing a frame until both outputs arrived;
+  plain, wait, then to null, wait; ``--settle`` s idle after each frame (default ``SETTLE_S``), so that no node's
+  idle threads (ONNX Runtime's default spin-waiting in the plain node) compete with the next one's frame; e2e =
+  stamp -> mask arrival here; CPU ms per frame = the node process's utime + stime (/proc) from publishing a frame
+  until both outputs arrived;
 * flood: blocks ours, plain, ours, plain, each ``FLOOD_BLOCK_S`` s at 2 x that node's capacity (ours: best-effort
   input, newest frame wins; plain: default QoS, reliable, depth 10); e2e p50/p99 and drop rate = 1 - masks /
   published over its blocks; the load it was = flood rate x sequential e2e p50 (a short warm-up can misjudge
   capacity: ``--warmup`` more frames);
 * RSS MB: the most of samples after each sequential frame and every second of the flood blocks;
 * ours only: backend ms (``infer_ms_p50_total``) and every ``<stage>_ms_p50_total`` of its /diagnostics after the
-  sequential rounds (since start: warm-up + sequential), overhead = sequential e2e p50 - backend ms, its share of e2e.
+  sequential rounds (since start: warm-up + sequential), overhead = sequential e2e p50 - backend ms, its share of e2e,
+  and of it ours' own = overhead - the null node's sequential e2e p50 (the floor: frame in, two masks out).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from seg_perception.ros.harness import (
 )
 
 PLAIN_NAMESPACE = "/plain"
+NULL_NAMESPACE = "/null"
 OUTPUTS = (MASK, "drivable_area")
 KEEP_MESSAGES = 8
 FLOOD_FACTOR = 2.0
@@ -65,7 +69,9 @@ FLOOD_BLOCKS = 2
 """Flood blocks per node, alternating with the other node's."""
 MIN_BLOCK_FRAMES = 4
 SETTLE_S = 0.1
-"""Idle time after each sequential frame (ONNX Runtime's spinning threads give up well within it)."""
+"""Default idle time after each sequential frame (ONNX Runtime's spinning threads give up well within it). On a
+machine whose idle cores slow down (this one's: the shipped INT8 model takes ~15 ms run back to back, ~21 ms after
+50 ms idle, ~30 ms after 100 ms), every stage after it is slower than in a stream of frames; ``--settle`` sets it."""
 WARMUP_TIMEOUT_S = 60.0
 METRICS = (
     ("capacity Hz (warm-up)", "capacity_hz", ".1f"),
@@ -84,6 +90,8 @@ METRICS = (
     ("drop rate, flood", "flood_drop_rate", ".3f"),
 )
 """Table rows: label, key in each node's numbers, format."""
+NULL_KEYS = ("capacity_hz", "sequential_frames", "sequential_masks", "e2e_ms_p50", "e2e_ms_p99", "cpu_ms_per_frame")
+"""What is measured on the null node (no flood: it has nothing to shed)."""
 
 
 def plain_command(model: Path | str, threads: int = 0) -> list[str]:
@@ -98,6 +106,17 @@ def running_plain_node(model: Path | str, threads: int = 0, keep: int | None = K
     process = NodeProcess([], command=plain_command(model, threads), namespace=PLAIN_NAMESPACE)
     client = {"name": f"plain_run_client_{os.getpid()}", "namespace": PLAIN_NAMESPACE, "label_info": False}
     with process_run(process, outputs=OUTPUTS, keep=keep, **client) as run:
+        yield run
+
+
+@contextmanager
+def running_null_node(keep: int | None = KEEP_MESSAGES) -> Iterator[NodeRun]:
+    """The null node in ``/null`` and a client (best-effort input, as ours') collecting its two masks; stopped with
+    SIGINT on exit (``exit_code``)."""
+    command = [sys.executable, "-m", "seg_perception.tools.null_node"]
+    process = NodeProcess([], command=command, namespace=NULL_NAMESPACE)
+    client = {"name": f"null_run_client_{os.getpid()}", "namespace": NULL_NAMESPACE, "label_info": False}
+    with process_run(process, outputs=OUTPUTS, keep=keep, reliable_input=False, **client) as run:
         yield run
 
 
@@ -176,19 +195,27 @@ class Side:
 
 
 def measure(
-    ours: Side, plain: Side, messages: Sequence[Image], frames: int, warmup: int, progress: Callable[[str], None]
+    sides: Sequence[Side],
+    messages: Sequence[Image],
+    frames: int,
+    warmup: int,
+    settle: float,
+    progress: Callable[[str], None],
 ) -> dict:
-    """Warm-up, interleaved sequential rounds and flood blocks; returns ours' /diagnostics status after the rounds."""
-    ours.warmup_ms = warm_up(ours.node.client, messages, warmup, WARMUP_TIMEOUT_S)
+    """Warm-up, interleaved sequential rounds of ``sides`` (ours, plain, null) and flood blocks of ours and plain;
+    returns ours' /diagnostics status after the rounds."""
+    ours, plain, null = sides
+    for side in (ours, null):  # best-effort input: the first frame re-sent until one arrives
+        side.warmup_ms = warm_up(side.node.client, messages, warmup, WARMUP_TIMEOUT_S)
     plain.warmup_ms = warm_up(plain.node.client, messages, warmup, WARMUP_TIMEOUT_S, retry=WARMUP_TIMEOUT_S)
     ours_client = ours.node.client
     start = ours_client.diagnostics[next_diagnostics(ours_client)]
-    timeouts = [5.0 + 5 * max(side.warmup_ms) / 1000 for side in (ours, plain)]
-    progress(f"sequential: {frames} rounds of one frame to ours, then to plain ...")
+    timeouts = [5.0 + 5 * max(side.warmup_ms) / 1000 for side in sides]
+    progress(f"sequential: {frames} rounds of one frame to ours, then to plain, then to null ...")
     for index in range(frames):
-        for side, timeout in zip((ours, plain), timeouts, strict=True):
+        for side, timeout in zip(sides, timeouts, strict=True):
             side.round_trip(messages[index % len(messages)], timeout)
-            spin_until_time(side.node.client, time.monotonic() + SETTLE_S)
+            spin_until_time(side.node.client, time.monotonic() + settle)
     status = ours_client.diagnostics[covering_diagnostics(ours_client, start, len(ours.sequential_ms))]
     for block in range(FLOOD_BLOCKS):
         for name, side in (("ours", ours), ("plain", plain)):
@@ -207,10 +234,12 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def ours_breakdown(status: dict, e2e_ms_p50: float | None) -> dict:
-    """Backend ms, every stage's since-start p50 and the overhead over the backend from ours' status."""
+def ours_breakdown(status: dict, e2e_ms_p50: float | None, floor_ms: float | None) -> dict:
+    """Backend ms, every stage's since-start p50, the overhead over the backend from ours' status and of it ours'
+    own: less the transport floor ``floor_ms`` (the null node's e2e p50)."""
     backend = _number(status.get("infer_ms_p50_total"))
     overhead = None if backend is None or e2e_ms_p50 is None else e2e_ms_p50 - backend
+    own = None if overhead is None or floor_ms is None else overhead - floor_ms
     return {
         "ours_backend_ms": backend,
         "ours_stages_ms": {
@@ -220,6 +249,9 @@ def ours_breakdown(status: dict, e2e_ms_p50: float | None) -> dict:
         },
         "ours_overhead_ms": overhead,
         "ours_overhead_share": None if overhead is None or not e2e_ms_p50 else overhead / e2e_ms_p50,
+        "floor_share": None if floor_ms is None or not e2e_ms_p50 else floor_ms / e2e_ms_p50,
+        "ours_own_overhead_ms": own,
+        "ours_own_overhead_share": None if own is None or not e2e_ms_p50 else own / e2e_ms_p50,
     }
 
 
@@ -237,33 +269,41 @@ def compare_size(
     args: argparse.Namespace,
     progress: Callable[[str], None],
 ) -> dict:
-    """Both nodes started for one input size of ``images``, measured interleaved (``args.frames`` rounds after
-    ``args.warmup`` frames); the size's result entry."""
+    """The three nodes started for one input size of ``images``, measured interleaved (``args.frames`` rounds after
+    ``args.warmup`` frames, ``args.settle`` s apart); the size's result entry."""
     messages = frame_messages(images)
     with running_node(params_file, params, outputs=OUTPUTS, keep=KEEP_MESSAGES) as ours_run:
         loaded = node_description(ours_run.client.diagnostics[next_diagnostics(ours_run.client)])
         if not plain.override and not str(loaded["model"]).endswith(f"({plain.model.name})"):
             raise RuntimeError(f"segmentation_node loaded {loaded['model']}, not {plain.model}: pass --plain-model")
-        progress(f"ours ready in {ours_run.ready_s:.1f} s ({loaded['model']}); starting the plain node ...")
-        with running_plain_node(plain.model, plain.threads) as plain_run:
-            ours, other = Side(ours_run), Side(plain_run)
-            status = measure(ours, other, messages, args.frames, args.warmup, progress)
-    numbers = {"ours": ours.numbers(), "plain": other.numbers()}
+        progress(f"ours ready in {ours_run.ready_s:.1f} s ({loaded['model']}); starting the plain and null nodes ...")
+        with running_plain_node(plain.model, plain.threads) as plain_run, running_null_node() as null_run:
+            sides = [Side(ours_run), Side(plain_run), Side(null_run)]
+            status = measure(sides, messages, args.frames, args.warmup, args.settle, progress)
+    numbers = {"ours": sides[0].numbers(), "plain": sides[1].numbers()}
+    null = {key: sides[2].numbers()[key] for key in NULL_KEYS}
     return {
         "size": f"{size[0]}x{size[1]}",
         "ours_node": loaded,
         "plain_model": str(plain.model),
         "plain_threads": plain.threads,
         **numbers,
+        "null": null,
+        "settle_s": args.settle,
         "ratio": ratios(numbers["ours"], numbers["plain"]),
-        **ours_breakdown(status, numbers["ours"]["e2e_ms_p50"]),
+        **ours_breakdown(status, numbers["ours"]["e2e_ms_p50"], null["e2e_ms_p50"]),
         "ours_exit_code": ours_run.exit_code,
         "plain_exit_code": plain_run.exit_code,
+        "null_exit_code": null_run.exit_code,
     }
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.1f} %"
 
 
 def format_comparison(result: dict) -> str:
@@ -277,7 +317,9 @@ def format_comparison(result: dict) -> str:
             f", model input {node['model_input']}; best-effort input, newest frame wins",
             f"  plain: plain_node, {entry['plain_model']}, ONNX Runtime default session options, threads "
             f"{entry['plain_threads'] or 'default'}; one callback, default QoS (reliable, depth 10)",
-            f"  sequential: ours then plain, one frame at a time; flood: {FLOOD_BLOCKS} blocks per node, alternating"
+            "  null:  null_node, ours' input handling, no model, two all-zero masks out: the transport floor",
+            f"  sequential: ours, plain, null, one frame at a time, {entry['settle_s']:g} s idle after each; flood:"
+            f" {FLOOD_BLOCKS} blocks per node, alternating"
             f" (ours, plain, ...), {FLOOD_BLOCK_S:g} s each at {FLOOD_FACTOR:g} x that node's warm-up capacity",
             "  e2e = stamp -> mask arrival here; CPU = node process utime + stime over its sequential frames",
             f"{'metric':<24} {'ours':>9} {'plain':>9} {'ours/plain':>10}",
@@ -286,13 +328,19 @@ def format_comparison(result: dict) -> str:
             ours, plain, ratio = entry["ours"][key], entry["plain"][key], entry["ratio"][key]
             lines.append(f"{label:<24} {_fmt(ours, spec):>9} {_fmt(plain, spec):>9} {_fmt(ratio, '.2f'):>10}")
         stages = ", ".join(f"{name} {_fmt(ms, '.1f')}" for name, ms in entry["ours_stages_ms"].items())
-        share = entry["ours_overhead_share"]
+        null = entry["null"]
         lines += [
+            f"null: e2e p50 {_fmt(null['e2e_ms_p50'], '.1f')} ms, p99 {_fmt(null['e2e_ms_p99'], '.1f')} ms, CPU"
+            f" {_fmt(null['cpu_ms_per_frame'], '.1f')} ms / frame ({null['sequential_masks']} of"
+            f" {null['sequential_frames']} frames)",
             f"ours: backend (infer_ms_p50_total) {_fmt(entry['ours_backend_ms'], '.1f')} ms; overhead = sequential e2e"
-            f" p50 - backend = {_fmt(entry['ours_overhead_ms'], '.1f')} ms"
-            f" ({_fmt(None if share is None else 100 * share, '.1f')} % of e2e)",
+            f" p50 - backend = {_fmt(entry['ours_overhead_ms'], '.1f')} ms ({_percent(entry['ours_overhead_share'])}"
+            f" of e2e) = transport floor (null e2e p50) {_fmt(null['e2e_ms_p50'], '.1f')} ms"
+            f" ({_percent(entry['floor_share'])}) + ours' own {_fmt(entry['ours_own_overhead_ms'], '.1f')} ms"
+            f" ({_percent(entry['ours_own_overhead_share'])})",
             f"ours: stage p50 ms since start (warm-up + sequential): {stages or 'none'}",
-            f"exit codes after SIGINT: ours {entry['ours_exit_code']}, plain {entry['plain_exit_code']}",
+            f"exit codes after SIGINT: ours {entry['ours_exit_code']}, plain {entry['plain_exit_code']}, null"
+            f" {entry['null_exit_code']}",
             "",
         ]
     return "\n".join(lines).rstrip()

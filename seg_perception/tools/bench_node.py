@@ -18,12 +18,14 @@ loopback and collects the masks (the run machinery is ``seg_perception.ros.harne
 * ``--flood`` also: p50/p99 vs backend ms + 2 frame periods, and the node's RSS sampled every second (first, max,
   last, growth = mean of the last 10 % of samples - mean of the first 10 %; ``--duration 600`` for a long run).
 
-``--compare-plain``: per size, ours and a plain single-callback node (``seg_perception.tools.plain_node``: the way a
-ROS tutorial writes one; same model file, or ``--plain-model``) alive at once, fed the same frames interleaved: warm-up,
-``--frames`` sequential rounds (one frame to ours, then to plain, each waiting for its mask), alternating flood
-blocks at 2 x each node's capacity; one table per size (rows: capacity, e2e p50/p99 sequential and flood, flood
-drop rate, node CPU ms per frame, RSS; columns ours, plain, ours/plain) and ours' backend ms, stages and overhead
-(``seg_perception.tools.bench_compare``).
+``--compare-plain``: per size, ours, a plain single-callback node (``seg_perception.tools.plain_node``: the way a
+ROS tutorial writes one; same model file, or ``--plain-model``) and a null node (``seg_perception.tools.null_node``:
+ours' input handling, no model, two all-zero masks out: the transport floor) alive at once, fed the same frames
+interleaved: warm-up, ``--frames`` sequential rounds (one frame to ours, then to plain, then to null, each waiting for
+its mask, ``--settle`` s idle after each), alternating flood blocks of ours and plain at 2 x each node's capacity; one
+table per size (rows: capacity, e2e p50/p99 sequential and flood, flood drop rate, node CPU ms per frame, RSS;
+columns ours, plain, ours/plain), the null node's e2e, and ours' backend ms, stages and overhead = transport floor +
+ours' own (``seg_perception.tools.bench_compare``).
 
 ``--json`` prints one JSON object (only JSON on stdout; progress goes to stderr).
 """
@@ -54,7 +56,13 @@ from seg_perception.ros.harness import (
     summarize,
     warm_up,
 )
-from seg_perception.tools.bench_compare import PlainSettings, compare_size, format_comparison, plain_settings
+from seg_perception.tools.bench_compare import (
+    SETTLE_S,
+    PlainSettings,
+    compare_size,
+    format_comparison,
+    plain_settings,
+)
 from seg_perception.tools.cli import parse_size, positive_int
 
 DEFAULT_SIZES = "512x1024,1024x2048"
@@ -117,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--plain-model", type=Path, help="--compare-plain: the plain node's ONNX model (default: ours')"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        help=f"--compare-plain: idle seconds after each sequential frame (default {SETTLE_S:g}; see the docs)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     return parser
@@ -251,8 +264,9 @@ def compare_plain(
     args: argparse.Namespace,
     progress: Callable[[str], None],
 ) -> int:
-    """``--compare-plain``: both nodes per size, one table per size (or JSON); 1 when a node failed."""
+    """``--compare-plain``: ours, plain and null per size, one table per size (or JSON); 1 when a node failed."""
     result = {"compare_plain": True, "params_file": str(params_file), "params": params, "sizes": []}
+    args.settle = SETTLE_S if args.settle is None else args.settle
     for height, width in sizes:
         progress(f"{height}x{width}: starting segmentation_node with {params_file} {params or ''}")
         try:
@@ -263,7 +277,7 @@ def compare_plain(
             return 1
         result["sizes"].append(entry)
     print(json.dumps(result, indent=2) if args.json else format_comparison(result))
-    codes = [code for entry in result["sizes"] for code in (entry["ours_exit_code"], entry["plain_exit_code"])]
+    codes = [entry[f"{side}_exit_code"] for entry in result["sizes"] for side in ("ours", "plain", "null")]
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -276,8 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(value is not None and value <= 0 for value in (args.rate, args.duration)):
             raise ValueError("--rate and --duration must be positive")
         params_file = args.params_file or default_params_file(args.task)
-        if args.plain_model and not args.compare_plain:
-            raise ValueError("--plain-model needs --compare-plain")
+        if (args.plain_model or args.settle is not None) and not args.compare_plain:
+            raise ValueError("--plain-model and --settle need --compare-plain")
+        if args.settle is not None and args.settle < 0:
+            raise ValueError("--settle must be >= 0")
         if args.compare_plain and (args.rate or args.flood or args.duration or args.task != "semantic"):
             raise ValueError(
                 "--compare-plain has its own sequential and flood phases of a semantic node: no --rate, "
