@@ -70,8 +70,9 @@ FLOOD_BLOCKS = 2
 MIN_BLOCK_FRAMES = 4
 SETTLE_S = 0.1
 """Default idle time after each sequential frame (ONNX Runtime's spinning threads give up well within it). On a
-machine whose idle cores slow down (this one's: the shipped INT8 model takes ~15 ms run back to back, ~21 ms after
-50 ms idle, ~30 ms after 100 ms), every stage after it is slower than in a stream of frames; ``--settle`` sets it."""
+machine whose idle cores slow down (this one's: the shipped INT8 model takes 13-15 ms run back to back, ~23 ms after
+50 ms idle, ~30 ms after 100 ms; docs/experiments/idle_slowdown.py), every stage of the next frame is slower than
+in a stream of frames; ``--settle`` sets it."""
 WARMUP_TIMEOUT_S = 60.0
 METRICS = (
     ("capacity Hz (warm-up)", "capacity_hz", ".1f"),
