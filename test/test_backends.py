@@ -39,8 +39,8 @@ from seg_perception.backends.torch_backend import TorchBackend
 from seg_perception.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.export import export_onnx
 from seg_perception.labels import NUM_CLASSES
+from seg_perception.model_input import normalize_image
 from seg_perception.models import build_model
-from seg_perception.pipeline.preprocess import normalize_image
 
 torch.set_num_threads(1)
 

@@ -19,8 +19,8 @@ from seg_perception.data.synthetic import DEFAULT_CITY, SyntheticScene, generate
 from seg_perception.data.synthetic.actors import Vehicle
 from seg_perception.data.synthetic.constants import FRAME_RATE_HZ
 from seg_perception.evaluation.bev import evaluate_bev
+from seg_perception.ground_projection import CameraModel, GridSpec, GroundProjection
 from seg_perception.labels import LABEL_BY_ID, LABEL_BY_NAME
-from seg_perception.pipeline.ground_projection import CameraModel, GridSpec, GroundProjection
 from seg_perception.tools.evaluate_bev import main
 
 HEIGHT, WIDTH, SEED = 256, 512, 2

@@ -1,4 +1,4 @@
-"""Flat-ground projection (pipeline.ground_projection): round trips, known geometry, the generator's own camera, and
+"""Flat-ground projection (seg_perception.ground_projection): round trips, known geometry, the generator's own camera, and
 the bird's-eye grid built from a mask."""
 
 import math
@@ -8,7 +8,7 @@ import pytest
 
 from seg_perception.data.synthetic import SyntheticScene
 from seg_perception.data.synthetic.camera import CameraView
-from seg_perception.pipeline.ground_projection import (
+from seg_perception.ground_projection import (
     FREE,
     OCCUPIED,
     UNKNOWN,

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from seg_perception.pipeline.ground_projection import CameraModel, GroundProjection
+from seg_perception.ground_projection import CameraModel, GroundProjection
 from seg_perception.pipeline.object_location import bottom_edge, locate, locate_instances
 
 LEVEL = CameraModel(fx=500.0, fy=500.0, u0=256.0, v0=128.0, x=1.7, y=0.0, height=1.5)

@@ -17,7 +17,7 @@ from seg_perception.backends.ort_int8 import cached_key, expand_grouped_convs, i
 from seg_perception.data.synthetic import SyntheticScene
 from seg_perception.evaluation.semantic import SemanticEvaluator
 from seg_perception.labels import ID_TO_TRAIN_ID
-from seg_perception.pipeline.preprocess import normalize_image
+from seg_perception.model_input import normalize_image
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "bisenetv2_synth.onnx"
 SIZE = (256, 512)

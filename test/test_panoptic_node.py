@@ -15,10 +15,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from seg_perception.backends import create_backend
 from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
+from seg_perception.ground_projection import CameraModel, GroundProjection
 from seg_perception.labels import CLASS_NAMES
 from seg_perception.model_info import read_model_info
 from seg_perception.pipeline.config import SegmentationConfig
-from seg_perception.pipeline.ground_projection import CameraModel, GroundProjection
 from seg_perception.pipeline.object_location import locate_instances
 from seg_perception.pipeline.panoptic import PanopticPipeline
 from seg_perception.ros.conversions import mono8_array, mono16_array, stamp_ns

@@ -12,6 +12,7 @@ import pytest
 
 from seg_perception.labels import THING_TRAIN_IDS
 from seg_perception.model_info import ModelInfo, read_model_info
+from seg_perception.model_input import InputMapping
 from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.pipeline.loading import create_pipeline, open_backend
 from seg_perception.pipeline.panoptic import (
@@ -22,7 +23,6 @@ from seg_perception.pipeline.panoptic import (
     fuse_frame,
 )
 from seg_perception.pipeline.panoptic_fusion import MaskWindow
-from seg_perception.pipeline.preprocess import InputMapping
 
 LEAN = {"backbone": "resnet18", "fpn_channels": 32, "mask_head_channels": 32, "roi_batch_size_per_image": 32}
 ONNX_CPU = {"backend": "onnxruntime", "device": "cpu"}

@@ -13,7 +13,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Float32, Header
 
-from seg_perception.pipeline.ground_projection import FREE, OCCUPIED, UNKNOWN, GridSpec
+from seg_perception.ground_projection import FREE, OCCUPIED, UNKNOWN, GridSpec
 from seg_perception.pipeline.planning import free_distance
 from seg_perception.ros.conversions import set_stamp
 from seg_perception.ros.harness import NodeProcess, node_executable

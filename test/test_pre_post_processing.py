@@ -1,4 +1,4 @@
-"""Pre- and post-processing of the ROS-free pipeline (pipeline/preprocess.py, pipeline/postprocess.py). Expected
+"""Pre- and post-processing of the ROS-free pipeline (model_input.py, pipeline/postprocess.py). Expected
 values are worked out by hand on tiny arrays or by an independent computation in the test (OpenCV / numpy
 directly), never by the code under test.
 """
@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from seg_perception.model_input import InputMapping, fit_image, normalize_batch, normalize_image
 from seg_perception.pipeline.postprocess import (
     argmax_channels,
     colour_mask,
@@ -15,7 +16,6 @@ from seg_perception.pipeline.postprocess import (
     labels_to_input,
     outline_instances,
 )
-from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch, normalize_image
 
 PAD = (124, 116, 104)  # round(255 * ImageNet mean), the shipped model's letterbox padding
 

@@ -11,8 +11,8 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.evaluation.cityscapes_eval import evaluate_cityscapes
 from seg_perception.labels import TRAIN_ID_TO_ID
+from seg_perception.model_input import normalize_image
 from seg_perception.pipeline.postprocess import argmax_channels, labels_from_logits
-from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools import predict
 
 

@@ -13,8 +13,8 @@ from seg_perception.data.cityscapes import CityscapesDataset
 from seg_perception.data.synthetic import generate_split
 from seg_perception.evaluation.cityscapes_eval import evaluate_cityscapes
 from seg_perception.model_info import read_model_info
+from seg_perception.model_input import normalize_image
 from seg_perception.pipeline.postprocess import labels_from_logits
-from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools import predict
 
 MODELS = Path(__file__).resolve().parents[1] / "models"

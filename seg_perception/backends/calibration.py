@@ -1,7 +1,7 @@
 """INT8 calibration data shared by the TensorRT and ONNX Runtime backends (numpy + OpenCV; no torch).
 
 A calibration set is a folder of camera frames (png/jpg, recursive, sorted, at most ``max_images``), normalised
-exactly like the CPU pipeline (``pipeline.preprocess.normalize_image`` with the sidecar's mean / std);
+exactly like the CPU pipeline (``model_input.normalize_image`` with the sidecar's mean / std);
 ``calibration_digest`` names the set by its contents, so a cache keyed by it is rebuilt exactly when the frames
 change.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_perception.data.cityscapes import read_image
-from seg_perception.pipeline.preprocess import normalize_image
+from seg_perception.model_input import normalize_image
 
 DEFAULT_CALIBRATION_IMAGES = 512
 """At most this many images of the calibration folder are used."""

@@ -45,7 +45,7 @@ from seg_perception.backends.base import (
 )
 from seg_perception.backends.calibration import DEFAULT_CALIBRATION_IMAGES, CalibrationBatches
 from seg_perception.model_info import read_model_info, sidecar_path
-from seg_perception.pipeline.preprocess import resize_plan
+from seg_perception.model_input import resize_plan
 
 LOGGER = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ def preprocess_image(
     """(H, W, 3) uint8 RGB tensor -> (1, 3, h, w) float32 ``(x / 255 - mean) / std`` at ``size`` = (h, w), on the
     tensor's device.
 
-    The torch twin of ``pipeline.preprocess.normalize_image``: same formula (identical at the input size) and the
-    same resize (``pipeline.preprocess.resize_plan``) rounded to 0..255 like OpenCV's uint8 resizes: 2x2 halvings,
+    The torch twin of ``model_input.normalize_image``: same formula (identical at the input size) and the
+    same resize (``model_input.resize_plan``) rounded to 0..255 like OpenCV's uint8 resizes: 2x2 halvings,
     area averaging, bilinear half-pixel (within one grey level).
     """
     height, width = size

@@ -38,6 +38,7 @@ from seg_perception.model_info import (
     SEMANTIC_LOGITS_NAME,
     ModelInfo,
 )
+from seg_perception.model_input import InputMapping
 from seg_perception.pipeline.instance_masks import paste_mask
 from seg_perception.pipeline.panoptic import (
     MASK_THRESHOLD,
@@ -47,7 +48,6 @@ from seg_perception.pipeline.panoptic import (
     fuse_frame,
     semantic_channels_at,
 )
-from seg_perception.pipeline.preprocess import InputMapping
 
 
 class DetectionGraph(nn.Module):

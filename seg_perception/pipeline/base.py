@@ -11,9 +11,9 @@ import numpy as np
 
 from seg_perception.backends import InferenceBackend
 from seg_perception.model_info import ModelInfo
+from seg_perception.model_input import InputMapping, fit_image, normalize_batch
 from seg_perception.pipeline.config import ConfigError, SegmentationConfig
 from seg_perception.pipeline.postprocess import colour_overlay, drivable_mask
-from seg_perception.pipeline.preprocess import InputMapping, fit_image, normalize_batch
 
 
 def model_input_size(info: ModelInfo, config: SegmentationConfig) -> tuple[int, int]:

@@ -20,8 +20,8 @@ import yaml
 
 from seg_perception.backends import CALIBRATION_METHODS, GRAPH_OPTIMIZATION_LEVELS, PRECISIONS
 from seg_perception.backends import KINDS as BACKENDS
+from seg_perception.ground_projection import GridSpec
 from seg_perception.labels import CLASS_NAMES
-from seg_perception.pipeline.ground_projection import GridSpec
 
 RESIZE_MODES = ("resize", "letterbox")
 OUTPUT_RESOLUTIONS = ("input", "model")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.pipeline.ground_projection import GroundProjection
+from seg_perception.ground_projection import GroundProjection
 
 NEAREST_QUANTILE = 0.03
 """Which of a mask's projected bottom-edge points is its position: this quantile of their distances."""

@@ -21,6 +21,7 @@ import numpy as np
 from seg_perception.evaluation.instance import InstancePrediction
 from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID
 from seg_perception.model_info import SCORE_THRESHOLD_NAME, SEMANTIC_LOGITS_NAME, ModelInfo
+from seg_perception.model_input import InputMapping
 from seg_perception.pipeline.base import FramePipeline
 from seg_perception.pipeline.instance_masks import paste_mask
 from seg_perception.pipeline.panoptic_fusion import (
@@ -30,7 +31,6 @@ from seg_perception.pipeline.panoptic_fusion import (
     min_stuff_area,
 )
 from seg_perception.pipeline.postprocess import argmax_channels, labels_to_input, outline_instances
-from seg_perception.pipeline.preprocess import InputMapping
 
 MASK_THRESHOLD = 0.5
 """A pasted mask probability above this is inside the instance (torchvision's and the Cityscapes convention)."""

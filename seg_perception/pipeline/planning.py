@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.ground_projection import FREE, GridSpec
 from seg_perception.pipeline.config import ConfigError
-from seg_perception.pipeline.ground_projection import FREE, GridSpec
 
 
 def free_distance(

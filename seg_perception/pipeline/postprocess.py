@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from seg_perception.labels import IGNORE_TRAIN_ID, TRAIN_ID_COLORS
-from seg_perception.pipeline.preprocess import InputMapping
+from seg_perception.model_input import InputMapping
 
 
 def argmax_channels(logits: np.ndarray) -> np.ndarray:

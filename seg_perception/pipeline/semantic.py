@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seg_perception.model_input import InputMapping
 from seg_perception.pipeline.base import FramePipeline
 from seg_perception.pipeline.postprocess import argmax_channels, labels_to_input
-from seg_perception.pipeline.preprocess import InputMapping
 
 
 @dataclass(frozen=True)

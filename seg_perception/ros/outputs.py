@@ -23,8 +23,8 @@ from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from seg_perception.ground_projection import DrivableGrid
 from seg_perception.pipeline.base import FramePipeline
-from seg_perception.pipeline.ground_projection import DrivableGrid
 from seg_perception.pipeline.object_location import locate_instances
 from seg_perception.pipeline.postprocess import colour_mask
 from seg_perception.ros import result_messages

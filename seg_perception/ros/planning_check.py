@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from std_msgs.msg import Float32
 
-from seg_perception.pipeline.ground_projection import GridSpec
+from seg_perception.ground_projection import GridSpec
 from seg_perception.pipeline.planning import PlanningCheckConfig, free_distance
 from seg_perception.ros.conversions import stamp_ns
 from seg_perception.ros.parameters import declare_config, parameter_help

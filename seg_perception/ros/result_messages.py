@@ -19,8 +19,8 @@ from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
 from seg_perception.evaluation.instance import InstancePrediction
+from seg_perception.ground_projection import GridSpec
 from seg_perception.labels import CLASS_NAMES, IGNORE_TRAIN_ID, TRAIN_ID_TO_ID, TRAIN_LABELS
-from seg_perception.pipeline.ground_projection import GridSpec
 from seg_perception.pipeline.object_location import GroundPosition
 from seg_perception.pipeline.panoptic import PanopticResult
 from seg_perception.ros.conversions import copy_header, mono8_array, mono16_array, mono16_msg

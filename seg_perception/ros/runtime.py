@@ -38,9 +38,9 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
+from seg_perception.ground_projection import DrivableGrid
 from seg_perception.pipeline.config import SegmentationConfig
 from seg_perception.pipeline.frame_sync import FrameScheduler, PendingFrame
-from seg_perception.pipeline.ground_projection import DrivableGrid
 from seg_perception.pipeline.loading import create_pipeline, open_backend, resolve_model_path, share_dirs
 from seg_perception.pipeline.stats import PipelineStats, PublisherSequences
 from seg_perception.ros.camera_input import TRANSPORTS, camera_frame, decode_frames, deserialize_input

@@ -50,8 +50,8 @@ from seg_perception.export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from seg_perception.export.detection_onnx import DetectionGraph, export_detection_onnx
 from seg_perception.export.weight_compression import compress_onnx_weights
 from seg_perception.model_info import SCORE_THRESHOLD_NAME
+from seg_perception.model_input import normalize_image
 from seg_perception.models import build_model, list_models, load_checkpoint, model_spec, model_task
-from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import non_negative_int, positive_int
 from seg_perception.tools.timing import time_interleaved
 

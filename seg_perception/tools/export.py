@@ -28,10 +28,10 @@ from seg_perception.data.cityscapes import CityscapesDataset, read_image
 from seg_perception.export import check_parity, export_onnx
 from seg_perception.export.detection_onnx import check_detection_parity, export_detection_onnx
 from seg_perception.export.weight_compression import compress_onnx_weights
+from seg_perception.model_input import normalize_image
 from seg_perception.models import CheckpointError, build_model, list_models, load_checkpoint, model_spec, model_task
 from seg_perception.models.checkpoint import model_info
 from seg_perception.pipeline.panoptic import FusionSettings
-from seg_perception.pipeline.preprocess import normalize_image
 from seg_perception.tools.cli import positive_int
 
 """Frames taken (sorted by name) from a Cityscapes-layout root for the parity check."""

@@ -15,6 +15,7 @@ from seg_perception.data.torch_dataset import CityscapesTorchDataset
 from seg_perception.evaluation.combined import CombinedEvaluator
 from seg_perception.labels import THING_TRAIN_IDS
 from seg_perception.model_info import SEMANTIC_LOGITS_NAME
+from seg_perception.model_input import InputMapping, normalize_batch
 from seg_perception.models.checkpoint import ModelSpec, model_info
 from seg_perception.pipeline.panoptic import (
     FusionSettings,
@@ -24,7 +25,6 @@ from seg_perception.pipeline.panoptic import (
     fuse_frame,
     semantic_channels_at,
 )
-from seg_perception.pipeline.preprocess import InputMapping, normalize_batch
 from seg_perception.training.config import TrainingConfig
 
 DETECTION_LABEL = torch.zeros(256, dtype=torch.int64)

@@ -35,8 +35,8 @@ from seg_perception.data.synthetic.actors import Person, Vehicle
 from seg_perception.data.synthetic.constants import FRAME_RATE_HZ
 from seg_perception.data.synthetic.results import SynthFrame
 from seg_perception.data.synthetic.scene import SyntheticScene
+from seg_perception.ground_projection import CameraModel, GridSpec, GroundProjection
 from seg_perception.labels import INSTANCE_ID_DIVISOR, LABEL_BY_ID, LABEL_BY_NAME
-from seg_perception.pipeline.ground_projection import CameraModel, GridSpec, GroundProjection
 
 FREE, OCCUPIED, UNKNOWN = 0, 100, 255
 """drivableGrid PNG values (UNKNOWN is the OccupancyGrid's -1 as uint8)."""
