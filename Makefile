@@ -28,7 +28,7 @@ SYNTH_2000 := build/data/synth256_2000
 PANOPTIC_RUN := build/runs/panoptic_fpn_synth
 PANOPTIC_PRED := build/pred/panoptic_fpn_synth
 
-.PHONY: setup test demo lint clean bisenetv2-synth bisenetv2-synth-cpu-stages bisenetv2-synth-int8 panoptic-fpn-synth
+.PHONY: setup test demo lint clean bisenetv2-synth bisenetv2-synth-cpu-stages bisenetv2-synth-int8 synth-calib panoptic-fpn-synth panoptic-fpn-synth-int8
 
 setup: $(VENV)/.package-installed $(VENV)/.msgs-installed
 
@@ -101,8 +101,10 @@ bisenetv2-synth: bisenetv2-synth-cpu-stages
 # Reproduces the shipped models/bisenetv2_synth.int8.* (see its model card): static INT8 of the shipped fp32 ONNX
 # model (percentile calibration on 32 synthetic train frames, one per sequence), then fp32 and INT8 scored on val.
 SYNTH_CALIB := build/data/synth256_calib
-bisenetv2-synth-int8: setup
+synth-calib: setup
 	$(VENV)/bin/seg-synth --out $(SYNTH_CALIB) --split train --sequences 32 --frames-per-sequence 1 --size 256x512 --seed 1 --workers 2
+
+bisenetv2-synth-int8: synth-calib
 	$(VENV)/bin/seg-synth --out $(SYNTH_256) --split val --sequences 10 --frames-per-sequence 5 --size 256x512 --seed 2
 	$(VENV)/bin/seg-quantize models/bisenetv2_synth.onnx --calibration-images $(SYNTH_CALIB)/leftImg8bit/train \
 		--method percentile --check $(SYNTH_256)/leftImg8bit/val --check-frames 50
@@ -110,6 +112,22 @@ bisenetv2-synth-int8: setup
 	$(VENV)/bin/seg-predict --onnx models/bisenetv2_synth.int8.onnx --gt $(SYNTH_256) --split val --out build/pred/bisenetv2_synth_int8
 	$(VENV)/bin/seg-eval --gt $(SYNTH_256) --split val --semantic-dir build/pred/bisenetv2_synth
 	$(VENV)/bin/seg-eval --gt $(SYNTH_256) --split val --semantic-dir build/pred/bisenetv2_synth_int8
+
+# Reproduces the shipped models/panoptic_fpn_synth.int8.* (see its model card): static INT8 of the shipped fp32 ONNX
+# model's feature layers (minmax calibration on the same 32 train frames), then fp32 and INT8 scored on val.
+panoptic-fpn-synth-int8: synth-calib
+	$(VENV)/bin/seg-synth --out $(SYNTH_2000) --split val --sequences 10 --frames-per-sequence 5 --size 256x512 --seed 2
+	$(VENV)/bin/seg-quantize models/panoptic_fpn_synth.onnx --calibration-images $(SYNTH_CALIB)/leftImg8bit/train \
+		--method minmax --check $(SYNTH_2000)/leftImg8bit/val --check-frames 50
+	$(VENV)/bin/seg-predict --onnx models/panoptic_fpn_synth.onnx --gt $(SYNTH_2000) --split val --out $(PANOPTIC_PRED)
+	$(VENV)/bin/seg-predict --onnx models/panoptic_fpn_synth.int8.onnx --gt $(SYNTH_2000) --split val --out $(PANOPTIC_PRED)_int8
+	$(VENV)/bin/seg-eval --gt $(SYNTH_2000) --split val --semantic-dir $(PANOPTIC_PRED)/semantic \
+		--instance-dir $(PANOPTIC_PRED)/instance --panoptic-json $(PANOPTIC_PRED)/panoptic/panoptic_fpn_synth.json \
+		--panoptic-dir $(PANOPTIC_PRED)/panoptic/panoptic_fpn_synth
+	$(VENV)/bin/seg-eval --gt $(SYNTH_2000) --split val --semantic-dir $(PANOPTIC_PRED)_int8/semantic \
+		--instance-dir $(PANOPTIC_PRED)_int8/instance \
+		--panoptic-json $(PANOPTIC_PRED)_int8/panoptic/panoptic_fpn_synth.int8.json \
+		--panoptic-dir $(PANOPTIC_PRED)_int8/panoptic/panoptic_fpn_synth.int8
 
 # Reproduces the shipped models/panoptic_fpn_synth.* (see its model card): the light Panoptic FPN trained from random
 # weights on 2000 synthetic frames on the CPU (config/train/panoptic_fpn_synth.yaml), then the slim checkpoint, the

@@ -1,5 +1,5 @@
-"""Flat-ground projection (seg_perception.ground_projection): round trips, known geometry, the generator's own camera, and
-the bird's-eye grid built from a mask."""
+"""Flat-ground projection (seg_perception.ground_projection): round trips, known geometry, the generator's own camera,
+and the bird's-eye grid built from a mask."""
 
 import math
 

@@ -2,6 +2,7 @@
 accuracy after static quantization on a small calibration set, the cache key, and clear errors."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from seg_perception.backends import create_backend
-from seg_perception.backends.ort_int8 import cached_key, expand_grouped_convs, int8_model_path
+from seg_perception.backends.ort_int8 import (
+    DETECTION_RECIPE,
+    cached_key,
+    expand_grouped_convs,
+    int8_model_path,
+    scoped_nodes,
+)
 from seg_perception.data.synthetic import SyntheticScene
 from seg_perception.evaluation.semantic import SemanticEvaluator
 from seg_perception.labels import ID_TO_TRAIN_ID
@@ -161,6 +168,21 @@ def test_bad_calibration_folders_are_clear_errors(int8_setup, tmp_path):
         create_backend("onnxruntime", model, device="cpu", precision="int8", calibration_method="kl")
 
 
+def _quantized_weight_layers(model: onnx.ModelProto) -> dict[str, bool]:
+    """{name of each Conv / Gemm / MatMul with a constant weight: whether it runs in INT8, i.e. its weight comes
+    from a DequantizeLinear of an int8 initializer (QDQ)}."""
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    dequantized = {node.output[0]: node.input[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
+    layers = {}
+    for node in model.graph.node:
+        weight = node.input[1] if node.op_type in ("Conv", "Gemm", "MatMul") else None
+        if weight in initializers:
+            layers[node.name] = False
+        elif weight in dequantized and dequantized[weight] in initializers:
+            layers[node.name] = initializers[dequantized[weight]].data_type == TensorProto.INT8
+    return layers
+
+
 def test_a_detection_graph_is_quantized_with_its_score_threshold_fed(random_panoptic_onnx, tmp_path):
     calibration = tmp_path / "calibration"
     _write_frames(calibration, "train", 2, 2)
@@ -176,3 +198,42 @@ def test_a_detection_graph_is_quantized_with_its_score_threshold_fed(random_pano
     agreement = np.mean(outputs["semantic_logits"].argmax(1) == reference["semantic_logits"].argmax(1))
     assert agreement > 0.75, agreement  # random weights: nearly tied logits (a broken graph agrees on ~1/12)
     assert outputs["boxes"].shape[1:] == (4,) and len(outputs["scores"]) == len(outputs["labels"])
+    # a frame without detections (an empty mask-head batch) is a valid empty result, not a crash
+    empty = backend.infer({**feed, "score_threshold": np.array(1.1, np.float32)})
+    assert [empty[name].shape[0] for name in ("boxes", "scores", "labels", "masks")] == [0, 0, 0, 0]
+    assert empty["semantic_logits"].shape == reference["semantic_logits"].shape
+    # only the feature layers run in INT8; the predictors (RPN objectness / deltas, box classifier / regressor,
+    # mask logits) stay fp32
+    int8 = _quantized_weight_layers(onnx.load(str(backend.model_path)))
+    predictors = ("/rpn/head/cls_logits", "/rpn/head/bbox_pred", "/box_predictor/", "/mask_predictor/")
+    for scope in (
+        "/backbone/body/",
+        "/backbone/fpn/",
+        "/semantic_head/",
+        "/rpn/head/conv/",
+        "/box_head/",
+        "/mask_head/",
+    ):
+        layers = [quantized for name, quantized in int8.items() if scope in name]
+        assert layers and all(layers), scope
+    for scope in predictors:
+        layers = [quantized for name, quantized in int8.items() if scope in name]
+        assert layers and not any(layers), scope
+    assert cached_key(backend.model_path).recipe == DETECTION_RECIPE
+    model = onnx.load(str(random_panoptic_onnx))
+    for node in model.graph.node:
+        node.name = node.name.replace("/model/", "/net/")
+    with pytest.raises(ValueError, match="no node of the graph is under /model/backbone/"):
+        scoped_nodes(model, (("/model/backbone/", None),))
+
+
+def test_seg_quantize_checks_a_detection_graph_fed_its_score_threshold(random_panoptic_onnx, tmp_path, capsys):
+    from seg_perception.tools import quantize
+
+    frames = tmp_path / "frames"
+    _write_frames(frames, "train", 2, 2)
+    arguments = [str(random_panoptic_onnx), "--calibration-images", str(frames), "--cache-dir", str(tmp_path / "q")]
+    assert quantize.main([*arguments, "--check", str(frames), "--check-frames", "3"]) == 0
+    printed = capsys.readouterr().out
+    agreement = re.search(r"check on 3 frames of .*: label agreement ([0-9.]+) %; ms/frame median fp32", printed)
+    assert agreement and 75 < float(agreement.group(1)) <= 100, printed  # random weights: nearly tied logits

@@ -4,7 +4,8 @@ Static QDQ quantization by ONNX Runtime (``backends.ort_int8``: per-channel int8
 calibrated on a folder of frames with minmax, entropy or percentile), written to ``<stem>.int8.onnx`` and its
 sidecar in ``--cache-dir`` (default: the model's folder) and reused while the model and the calibration frames stay
 the same. ``--check FOLDER``: label agreement (argmax, at the model input size) and ms per frame of fp32 vs INT8 on
-the frames of FOLDER, timed interleaved.
+the frames of FOLDER, timed interleaved (a detection graph: fed its sidecar's score_threshold; the agreement is its
+semantic labels', where it has them: panoptic, not instance).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from seg_perception.backends import CALIBRATION_METHODS, create_backend
 from seg_perception.backends.calibration import DEFAULT_CALIBRATION_IMAGES, CalibrationBatches
-from seg_perception.model_info import read_model_info
+from seg_perception.model_info import SCORE_THRESHOLD_NAME, read_model_info
 from seg_perception.tools.cli import positive_int
 from seg_perception.tools.timing import time_interleaved
 
@@ -39,23 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def compare(model: Path, int8_model: Path, folder: Path, frames: int, threads: int) -> dict:
-    """fp32 vs INT8 on up to ``frames`` frames of ``folder``: label agreement and interleaved ms per frame."""
+    """fp32 vs INT8 on up to ``frames`` frames of ``folder``: label agreement (None for a graph without semantic
+    labels) and interleaved ms per frame."""
     info = read_model_info(model)
     batches = CalibrationBatches(folder, (1, 3, *info.input_size), info.mean, info.std, frames)
+    fixed = {}
+    if info.is_detection:
+        fixed[SCORE_THRESHOLD_NAME] = np.array(info.thresholds.get("score_threshold", 0.5), np.float32)
     runs = {
         name: create_backend("onnxruntime", path, device="cpu", intra_op_threads=threads)
         for name, path in (("fp32", model), ("int8", int8_model))
     }
     agree = total = 0
-    for batch in batches:
-        labels = [backend.infer({info.input_name: batch})[info.output_name].argmax(1) for backend in runs.values()]
+    for batch in batches if info.task != "instance" else ():
+        feed = {info.input_name: batch, **fixed}
+        labels = [backend.infer(feed)[info.output_name].argmax(1) for backend in runs.values()]
         agree += int(np.count_nonzero(labels[0] == labels[1]))
         total += labels[0].size
-    feed = {info.input_name: next(iter(batches))}
+    feed = {info.input_name: next(iter(batches)), **fixed}
     timings = time_interleaved({name: (lambda b=b: b.infer(feed)) for name, b in runs.items()}, 20, 3)
     for backend in runs.values():
         backend.close()
-    return {"frames": len(batches), "label_agreement": agree / total, "ms": timings}
+    return {"frames": len(batches), "label_agreement": agree / total if total else None, "ms": timings}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as error:
             parser.exit(2, f"seg-quantize: error: {error}\n")
         fp32, int8 = result["ms"]["fp32"]["median"], result["ms"]["int8"]["median"]
+        agreement = result["label_agreement"]
         print(
             f"check on {result['frames']} frames of {args.check}: label agreement "
-            f"{100 * result['label_agreement']:.2f} %; ms/frame median fp32 {fp32:.1f}, int8 {int8:.1f} "
-            f"({fp32 / int8:.2f} x)"
+            f"{'n/a (no semantic labels)' if agreement is None else f'{100 * agreement:.2f} %'}; ms/frame median "
+            f"fp32 {fp32:.1f}, int8 {int8:.1f} ({fp32 / int8:.2f} x)"
         )
     return 0
 
