@@ -16,7 +16,7 @@ The recipe is what ran fastest on an AVX-512 VNNI CPU (issue 14, BiSeNetV2 256x5
   box decoding, NMS, RoIAlign) stay fp32, and so do the mask head's GroupNorms: quantized, they crash ONNX Runtime
   1.32 (segmentation fault) on a frame without detections, whose mask batch is empty. Measured on the shipped
   panoptic_fpn_synth (synthetic val, 50 frames, minmax on 32): all nodes 1.51x faster at -1.46 mIoU points and
-  -1.6 AP; these scopes 1.40x at -0.09 mIoU, +0.21 PQ, -0.38 AP.
+  -1.6 AP; these scopes 1.40x at -0.09 mIoU, +0.11 PQ, -0.36 AP (models/panoptic_fpn_synth.int8.md).
 
 Cache: ``<cache_dir>/<stem>.int8.onnx`` and its sidecar ``<stem>.int8.onnx.json`` (the fp32 model's sidecar plus an
 ``int8`` entry: the key = sha256 of the fp32 ONNX, sha256 of the calibration frames, their count, the calibration
@@ -55,7 +55,7 @@ from seg_perception.backends.calibration import (
     calibration_digest,
     calibration_files,
 )
-from seg_perception.model_info import SCORE_THRESHOLD_NAME, read_model_info, sidecar_path
+from seg_perception.model_info import SCORE_THRESHOLD_NAME, ModelInfo, read_model_info, sidecar_path
 
 LOGGER = logging.getLogger(__name__)
 
@@ -166,6 +166,14 @@ def scoped_nodes(model: onnx.ModelProto, scopes: tuple[tuple[str, tuple[str, ...
         prefixes = ", ".join(prefix for prefix, _ in scopes)
         raise ValueError(f"no node of the graph is under {prefixes}: not a seg-export detection graph?")
     return names
+
+
+def fixed_inputs_of(info: ModelInfo) -> dict[str, np.ndarray]:
+    """The inputs besides the image that every run of ``info``'s graph takes while calibrating or checking it: a
+    detection graph's score_threshold at the sidecar's value (0.5 when it has none); none for a semantic graph."""
+    if not info.is_detection:
+        return {}
+    return {SCORE_THRESHOLD_NAME: np.array(info.thresholds.get("score_threshold", 0.5), np.float32)}
 
 
 def output_resizes(model: onnx.ModelProto) -> list[str]:
@@ -293,10 +301,8 @@ def int8_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         built = Path(folder) / target.name
-        fixed = {SCORE_THRESHOLD_NAME: np.array(info.thresholds.get("score_threshold", 0.5), np.float32)}
-        fixed = fixed if info.is_detection else None
         scopes = DETECTION_SCOPES if info.is_detection else None
-        report = quantize_model(model_path, built, batches, method, info.input_name, fixed, scopes)
+        report = quantize_model(model_path, built, batches, method, info.input_name, fixed_inputs_of(info), scopes)
         _write_atomically(target, lambda path: os.replace(built, path))
     sidecar = json.loads(sidecar_path(model_path).read_text())
     sidecar["int8"] = {

@@ -19,7 +19,8 @@ import numpy as np
 
 from seg_perception.backends import CALIBRATION_METHODS, create_backend
 from seg_perception.backends.calibration import DEFAULT_CALIBRATION_IMAGES, CalibrationBatches
-from seg_perception.model_info import SCORE_THRESHOLD_NAME, read_model_info
+from seg_perception.backends.ort_int8 import fixed_inputs_of
+from seg_perception.model_info import read_model_info
 from seg_perception.tools.cli import positive_int
 from seg_perception.tools.timing import time_interleaved
 
@@ -44,9 +45,7 @@ def compare(model: Path, int8_model: Path, folder: Path, frames: int, threads: i
     labels) and interleaved ms per frame."""
     info = read_model_info(model)
     batches = CalibrationBatches(folder, (1, 3, *info.input_size), info.mean, info.std, frames)
-    fixed = {}
-    if info.is_detection:
-        fixed[SCORE_THRESHOLD_NAME] = np.array(info.thresholds.get("score_threshold", 0.5), np.float32)
+    fixed = fixed_inputs_of(info)
     runs = {
         name: create_backend("onnxruntime", path, device="cpu", intra_op_threads=threads)
         for name, path in (("fp32", model), ("int8", int8_model))
